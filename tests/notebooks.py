@@ -1,0 +1,42 @@
+"""Finding and executing the course's notebooks (used by the tests)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_FOLDERS = ("course", "solutions", "assignments")
+
+
+def find_notebooks(*folders: str) -> list[Path]:
+    """Every notebook below the given top-level folders, checkpoints excluded."""
+    found = []
+    for folder in folders or NOTEBOOK_FOLDERS:
+        found += [
+            path for path in (REPO_ROOT / folder).rglob("*.ipynb")
+            if ".ipynb_checkpoints" not in path.parts
+        ]
+    return sorted(found)
+
+
+def execute_notebook(path: Path, *, cell_timeout: int = 600) -> tuple[nbformat.NotebookNode, float]:
+    """Run a notebook top to bottom in a fresh kernel, in its own folder.
+
+    Returns the executed notebook (the file on disk is not changed) and the
+    seconds it took. Raises ``nbclient.exceptions.CellExecutionError`` on the
+    first cell that fails, with that cell's traceback.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    return notebook, time.perf_counter() - start
