@@ -1,0 +1,399 @@
+"""Round trip of every nbgrader assignment in solutions/ through the real nbgrader CLI.
+
+For each ``solutions/<name>/`` a temporary course folder is built (a copy of
+nbgrader_config.py and the source notebooks, so the repository is never
+written to) and nbgrader runs there once:
+
+1. ``generate_assignment`` -> the release, compared with the committed ``assignments/<name>/``;
+2. three submissions are autograded in one call: the source notebook itself
+   ("solution_student", must get full marks), the blank release ("blank_student",
+   must get 0 without crashing the grader) and, where defined in LIBRARY_ANSWERS,
+   answers that hand the work to a library ("library_student", must lose those points);
+3. ``generate_feedback`` -> one HTML file per submission.
+
+New assignments are picked up automatically. Run only these tests with
+``.venv/bin/pytest -m nbgrader``; they take about half a minute per assignment.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.timeout(900)]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS_DIR = REPO_ROOT / "solutions"
+RELEASES_DIR = REPO_ROOT / "assignments"
+CONFIG_FILE = REPO_ROOT / "nbgrader_config.py"
+
+
+def _load_release_tool():
+    # tools/ is not a package; load the script as a module so the test uses the
+    # very code instructors run to regenerate the releases.
+    spec = importlib.util.spec_from_file_location("release_tool", REPO_ROOT / "tools" / "release.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+release_tool = _load_release_tool()
+ASSIGNMENTS = release_tool.assignment_names(SOLUTIONS_DIR)
+
+SOLUTION_STUDENT = "solution_student"
+BLANK_STUDENT = "blank_student"
+LIBRARY_STUDENT = "library_student"
+
+# Per assignment: solution cells (by grade_id) replaced with answers that produce
+# (mostly) right values by calling a library, and the grade cells that must then
+# score 0. Every other grade cell must still get full marks.
+LIBRARY_ANSWERS = {
+    "ps0_images": {
+        "replacements": {
+            "ex2-solution": '''
+import skimage.color
+
+
+def to_grayscale(img):
+    return skimage.color.rgb2gray(img) * 255
+''',
+            "ex3-solution": '''
+import skimage.util
+
+
+def crop_center(img, height, width):
+    image_height, image_width = img.shape[:2]
+    if not (1 <= height <= image_height and 1 <= width <= image_width):
+        raise ValueError(f"cannot crop {height} x {width} from a {image_height} x {image_width} image")
+    top, left = (image_height - height) // 2, (image_width - width) // 2
+    margins = [(top, image_height - height - top), (left, image_width - width - left)]
+    return skimage.util.crop(img, margins + [(0, 0)] * (img.ndim - 2))
+''',
+            "ex4-solution": '''
+import skimage.util
+
+
+def rescale_01(img):
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected uint8, got {img.dtype}")
+    return skimage.util.img_as_float32(img)
+''',
+            "ex5-solution": '''
+def dense_weight_count(height, width, channels, units, bias=True):
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(height, width, channels)), keras.layers.Flatten(),
+                              keras.layers.Dense(units, use_bias=bias)])
+    return model.count_params()
+''',
+        },
+        "rejected_cells": ["ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
+                           "ex4-check", "ex4-hidden", "ex5-check", "ex5-hidden"],
+    },
+}
+
+# Markers of text that must never reach students (nbgrader's default delimiters).
+SECRET_MARKERS = [
+    ("BEGIN SOLUTION", "END SOLUTION"),
+    ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
+    ("BEGIN MARK SCHEME", "END MARK SCHEME"),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def notebook_names(folder):
+    return sorted(path.name for path in Path(folder).glob("*.ipynb"))
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def split_secret_lines(cell):
+    """Return (secret, public) lists of stripped non-empty source lines of a source cell."""
+    lines = cell["source"].splitlines()
+    meta = nbgrader_meta(cell)
+    has_markers = any(begin in line for line in lines for begin, _ in SECRET_MARKERS)
+    if meta.get("solution") and not has_markers:
+        # A solution cell without delimiters is replaced as a whole by nbgrader.
+        return [line.strip() for line in lines if line.strip()], []
+    secret, public, end_marker = [], [], None
+    for line in lines:
+        text = line.strip()
+        if end_marker is None:
+            end_marker = next((end for begin, end in SECRET_MARKERS if begin in text), None)
+            if end_marker is None and text:
+                public.append(text)
+        elif end_marker in text:
+            end_marker = None
+        elif text:
+            secret.append(text)
+    return secret, public
+
+
+def run_nbgrader(course_dir, *args):
+    """Run one nbgrader command in course_dir; fail the test with nbgrader's log if it fails."""
+    env = release_tool.nbgrader_environment()
+    env["NBGRADER_EXCHANGE"] = str(Path(course_dir) / "exchange-from-env")
+    # Grade as an instructor's plain shell would: TensorFlow's log level is not lowered, so a
+    # test cell that lets TensorFlow write to stderr (which nbgrader scores 0) shows up here.
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-4000:]}"
+    return result
+
+
+def replace_solution_cells(notebook, replacements):
+    found = set()
+    for cell in notebook.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in replacements:
+            cell.source = replacements[grade_id].strip("\n")
+            found.add(grade_id)
+    missing = set(replacements) - found
+    assert not missing, f"LIBRARY_ANSWERS names cells that are not in the notebook: {sorted(missing)}"
+    return notebook
+
+
+def read_grades(db_url, course_id, assignment, students):
+    """Return {student: {"score", "max_score", "notebooks": {notebook: (score, max_score)},
+    "cells": {(notebook, grade_id): (auto_score, max_score, needs_manual)}}}."""
+    from nbgrader.api import Gradebook
+
+    grades = {}
+    with Gradebook(db_url, course_id) as gradebook:
+        for student in students:
+            submission = gradebook.find_submission(assignment, student)
+            cells, notebooks = {}, {}
+            for notebook in submission.notebooks:
+                notebooks[notebook.name] = (notebook.score, notebook.max_score)
+                for grade in notebook.grades:
+                    cells[(notebook.name, grade.name)] = (grade.auto_score, grade.max_score, grade.needs_manual_grade)
+            grades[student] = {"score": submission.score, "max_score": submission.max_score,
+                               "cells": cells, "notebooks": notebooks}
+    return grades
+
+
+def build_graded_course(name, course_dir):
+    """Release, submit, autograde and give feedback for assignment `name` inside course_dir."""
+    course_dir = Path(course_dir)
+    shutil.copy(CONFIG_FILE, course_dir / "nbgrader_config.py")
+    skip_checkpoints = shutil.ignore_patterns(".ipynb_checkpoints")
+    shutil.copytree(SOLUTIONS_DIR / name, course_dir / "solutions" / name, ignore=skip_checkpoints)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+    coursedir_config = config.CourseDirectory
+
+    try:
+        release_tool.generate_release(name, course_root=course_dir, env={
+            **os.environ, "NBGRADER_EXCHANGE": str(course_dir / "exchange-from-env")})
+    except subprocess.CalledProcessError as error:
+        pytest.fail(f"nbgrader generate_assignment {name} failed:\n{error.stderr[-4000:]}")
+    release_dir = course_dir / coursedir_config.release_directory / name
+
+    submitted_root = course_dir / coursedir_config.submitted_directory
+    students = {SOLUTION_STUDENT: course_dir / "solutions" / name, BLANK_STUDENT: release_dir}
+    for student, origin in students.items():
+        shutil.copytree(origin, submitted_root / student / name, ignore=skip_checkpoints)
+    if name in LIBRARY_ANSWERS:
+        students[LIBRARY_STUDENT] = None
+        for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+            notebook = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+            target = submitted_root / LIBRARY_STUDENT / name / notebook_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(replace_solution_cells(notebook, LIBRARY_ANSWERS[name]["replacements"]), target)
+
+    autograde = run_nbgrader(course_dir, "autograde", name)
+    run_nbgrader(course_dir, "generate_feedback", name)
+    return {
+        "config": coursedir_config,
+        "full_config": config,
+        "course_dir": course_dir,
+        "release_dir": release_dir,
+        "autograde_log": autograde.stderr,
+        "grades": read_grades(coursedir_config.db_url, coursedir_config.course_id, name, students),
+        "autograded_dir": lambda student: course_dir / coursedir_config.autograded_directory / student / name,
+        "feedback_dir": lambda student: course_dir / coursedir_config.feedback_directory / student / name,
+    }
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """graded_course(name) -> results of build_graded_course, built once per assignment."""
+    built = {}
+
+    def get(name):
+        if name not in built:
+            built[name] = build_graded_course(name, tmp_path_factory.mktemp(f"course_{name}"))
+        return built[name]
+
+    return get
+
+
+def source_points(name):
+    return sum(nbgrader_meta(cell).get("points", 0)
+               for notebook_name in notebook_names(SOLUTIONS_DIR / name)
+               for cell in nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4).cells
+               if nbgrader_meta(cell).get("grade"))
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_assignments_are_found():
+    assert ASSIGNMENTS, f"no assignment folders with notebooks in {SOLUTIONS_DIR}"
+    assert set(ASSIGNMENTS) == {path.name for path in RELEASES_DIR.iterdir() if path.is_dir()}, (
+        "solutions/ and assignments/ should hold the same assignments; run `.venv/bin/python tools/release.py`")
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_config_paths_follow_the_course_folder(name, graded_course):
+    course = graded_course(name)
+    config = course["config"]
+    assert Path(config.root) == course["course_dir"], "CourseDirectory.root must be the folder of nbgrader_config.py"
+    assert course["release_dir"] == course["course_dir"] / "assignments" / name
+    assert config.db_url == f"sqlite:///{course['course_dir'] / 'nbgrader' / 'gradebook.db'}"
+    assert (course["course_dir"] / "nbgrader" / "gradebook.db").is_file()
+    full_config = course["full_config"]
+    if "NBGRADER_EXCHANGE" not in os.environ:
+        assert Path(full_config.Exchange.root) == course["course_dir"] / "nbgrader" / "exchange"
+    assert Path(full_config.Exchange.root).is_dir(), "the config should create the exchange folder"
+    assert full_config.Execute.timeout >= 300, "training cells need minutes; nbgrader's default is 30 s"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_committed_release_is_up_to_date(name, graded_course):
+    regenerated_dir = graded_course(name)["release_dir"]
+    committed_dir = RELEASES_DIR / name
+    hint = f"assignments/{name}/ is out of date; run `.venv/bin/python tools/release.py {name}` and commit it"
+    assert notebook_names(committed_dir) == notebook_names(regenerated_dir) == notebook_names(SOLUTIONS_DIR / name), hint
+    for notebook_name in notebook_names(committed_dir):
+        committed = json.loads((committed_dir / notebook_name).read_text(encoding="utf-8"))
+        regenerated = json.loads((regenerated_dir / notebook_name).read_text(encoding="utf-8"))
+        assert len(committed["cells"]) == len(regenerated["cells"]), hint
+        for committed_cell, regenerated_cell in zip(committed["cells"], regenerated["cells"], strict=True):
+            assert committed_cell == regenerated_cell, f"{hint} (first difference in cell {committed_cell.get('id')})"
+        assert committed == regenerated, f"{hint} (notebook metadata differs)"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_hides_solutions_and_hidden_tests(name):
+    secret_total = 0
+    for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+        source = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+        release = nbformat.read(RELEASES_DIR / name / notebook_name, as_version=4)
+        secret, public = set(), set()
+        for cell in source.cells:
+            cell_secret, cell_public = split_secret_lines(cell)
+            secret.update(cell_secret)
+            public.update(cell_public)
+        # Lines that occur only inside solution / hidden-test blocks must not appear in the
+        # release; lines like `pass` that also occur in visible code are not evidence of a leak.
+        only_secret = secret - public
+        secret_total += len(only_secret)
+        release_lines = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
+        leaked = sorted(only_secret & release_lines)
+        assert not leaked, f"{name}/{notebook_name}: the release contains solution or hidden-test lines: {leaked[:5]}"
+        for cell in release.cells:
+            for begin, end in SECRET_MARKERS:
+                assert begin not in cell.source and end not in cell.source, f"marker {begin!r} left in cell {cell.id}"
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"cell {cell.id} of the release has outputs"
+    assert secret_total > 0, f"{name} has no solution or hidden-test blocks, so students would see everything"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_source_notebook_gets_full_marks(name, graded_course):
+    result = graded_course(name)["grades"][SOLUTION_STUDENT]
+    expected_points = source_points(name)
+    assert expected_points > 0, f"{name} has no points"
+    assert result["max_score"] == expected_points
+    failed = {cell: (score, max_score) for cell, (score, max_score, _) in result["cells"].items() if score != max_score}
+    assert not failed, f"the source notebook loses points in {failed}; see autograded/{SOLUTION_STUDENT}"
+    assert result["score"] == result["max_score"]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_blank_release_gets_zero_and_every_cell_is_graded(name, graded_course):
+    course = graded_course(name)
+    result = course["grades"][BLANK_STUDENT]
+    assert result["max_score"] == source_points(name)
+    assert len(result["cells"]) == sum(1 for nb in notebook_names(SOLUTIONS_DIR / name)
+                                       for cell in nbformat.read(SOLUTIONS_DIR / name / nb, as_version=4).cells
+                                       if nbgrader_meta(cell).get("grade")), "a grade cell has no grade"
+    not_graded = [cell for cell, (score, _, needs_manual) in result["cells"].items() if score is None or needs_manual]
+    assert not not_graded, f"the autograder left these cells of the blank release ungraded: {not_graded}"
+    scored = {cell: score for cell, (score, _, _) in result["cells"].items() if score != 0}
+    assert not scored, f"the blank release earns points in {scored}: those tests pass without an answer"
+    assert result["score"] == 0
+    for notebook_name in notebook_names(course["autograded_dir"](BLANK_STUDENT)):
+        notebook = nbformat.read(course["autograded_dir"](BLANK_STUDENT) / notebook_name, as_version=4)
+        code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(cell.execution_count is not None for cell in code_cells), "the grader stopped before the last cell"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_feedback_html_is_generated(name, graded_course):
+    course = graded_course(name)
+    for student in course["grades"]:
+        for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+            html_file = course["feedback_dir"](student) / notebook_name.replace(".ipynb", ".html")
+            assert html_file.is_file(), f"no feedback {html_file}"
+            html = html_file.read_text(encoding="utf-8")
+            assert html.lstrip().lower().startswith("<!doctype html"), f"{html_file} is not an HTML page"
+            score, max_score = course["grades"][student]["notebooks"][notebook_name.removesuffix(".ipynb")]
+            assert f"Score: {score:.1f} / {max_score:.1f}" in html, (
+                f"the feedback for {student} does not show the score {score} / {max_score}")
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY_ANSWERS))
+def test_answers_that_call_a_library_lose_their_points(name, graded_course):
+    course = graded_course(name)
+    result = course["grades"][LIBRARY_STUDENT]
+    rejected = set(LIBRARY_ANSWERS[name]["rejected_cells"])
+    for (_notebook, cell), (score, max_score, _) in result["cells"].items():
+        if cell in rejected:
+            assert score == 0, f"{cell} gives {score} points to an answer that calls a library"
+        else:
+            assert score == max_score, f"{cell} should not be affected by the library answers, got {score}/{max_score}"
+    # The cells fail because the grader noticed the library call, not for some other reason.
+    messages = {}
+    for notebook_name in notebook_names(course["autograded_dir"](LIBRARY_STUDENT)):
+        notebook = nbformat.read(course["autograded_dir"](LIBRARY_STUDENT) / notebook_name, as_version=4)
+        for cell in notebook.cells:
+            errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
+            if nbgrader_meta(cell).get("grade_id") in rejected:
+                messages[nbgrader_meta(cell)["grade_id"]] = " ".join(f"{e.ename}: {e.evalue}" for e in errors)
+    not_detected = {cell: message for cell, message in messages.items() if "calls into" not in message}
+    assert not not_detected, f"these cells failed without detecting the library call: {not_detected}"
+    assert set(messages) == rejected
+
+
+def test_library_answers_for_ps0_would_be_right_without_the_rule():
+    """The skimage answers in LIBRARY_ANSWERS compute correct values; only the NumPy-only rule rejects them."""
+    import numpy as np
+
+    if "ps0_images" not in ASSIGNMENTS:
+        pytest.skip("ps0_images is not in solutions/")
+    source = nbformat.read(SOLUTIONS_DIR / "ps0_images" / "ps0_images.ipynb", as_version=4)
+    reference, library = {"np": np}, {"np": np}
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex3-solution", "ex4-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps0_images"]["replacements"][grade_id], library)  # noqa: S102
+    image = np.arange(7 * 9 * 3, dtype=np.uint8).reshape(7, 9, 3)
+    for height, width in [(3, 4), (7, 9), (1, 1), (6, 2)]:
+        np.testing.assert_array_equal(library["crop_center"](image, height, width),
+                                      reference["crop_center"](image, height, width))
+    np.testing.assert_allclose(library["rescale_01"](image), reference["rescale_01"](image), atol=1e-7)
+    assert library["rescale_01"](image).dtype == np.float32
