@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from cnn_course import data
 from cnn_course.images import gaussian_blur, sharpness
-from cnn_course.widgets import MAX_BLUR_SIGMA, BlurExplorer, Frame, blur_explorer, blur_view
+from cnn_course.widgets import BlurExplorer, Frame, blur_explorer, blur_view
+from cnn_course.widgets.blur import MAX_BLUR_SIGMA
 from PIL import Image
 
 CAPTION = re.compile(

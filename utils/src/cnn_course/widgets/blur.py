@@ -1,77 +1,20 @@
-"""Interactive widgets for the course notebooks (ipywidgets 8).
-
-How every widget here is built
-------------------------------
-A widget is three layers, so that everything except the wiring is tested without
-a browser or a running kernel:
-
-1. **Plain computations** on arrays, in their own modules (e.g.
-   :func:`cnn_course.images.gaussian_blur`). They validate their inputs and raise
-   ``ValueError``/``TypeError`` with messages a student understands.
-2. **A view function** ``<name>_view(<state>) -> Frame``: a pure function from the
-   values of the controls to what is displayed, a :class:`Frame` (PNG bytes plus a
-   caption). A plot is rendered to PNG bytes with ``fig.savefig(buffer, format="png")``
-   and the figure closed, so the view stays pure and testable.
-3. **A widget class** (a subclass of ``ipywidgets.VBox``) that creates the controls
-   as named attributes, an ``ipywidgets.Image`` (``.picture``) and an
-   ``ipywidgets.Label`` (``.caption``), and calls the view function from one
-   ``observe`` callback. Tests set a control's ``value`` and read
-   ``.picture.value`` / ``.caption.value``; the browser test moves the real slider
-   and checks that the ``<img>`` and the caption change. The container, picture and
-   caption carry the CSS classes ``cnn-course-<widget name>``, ``cnn-course-picture``
-   and ``cnn-course-caption`` so a browser test can find them. A lower-case factory
-   function (``blur_explorer(...)``) is what notebooks call.
-
-Showing a PNG in an ``Image`` widget (instead of printing a matplotlib figure into
-an ``Output``) renders the same in JupyterLab, Notebook 7 and VS Code, updates
-without flicker, and can be checked in a browser by its ``src``.
-
-Widgets
--------
-:func:`blur_explorer`
-    Gaussian blur of a real photo with a sigma slider and a sharpness read-out.
-
-Examples
---------
->>> from cnn_course.widgets import blur_view
->>> from cnn_course.data import load_photo
->>> frame = blur_view(load_photo("coins"), sigma=2.0)
->>> frame.caption.startswith("σ = 2.0 px")
-True
-"""
+"""Blur explorer: Gaussian blur of a real photo with a sigma slider and a sharpness read-out."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import ipywidgets
 import numpy as np
 
-from . import data
-from .images import check_image, check_sigma, gaussian_blur, sharpness, to_png_bytes
+from .. import data
+from ..images import check_image, check_sigma, gaussian_blur, sharpness, to_png_bytes
+from .frame import Frame
 
-__all__ = ["BlurExplorer", "Frame", "blur_explorer", "blur_view"]
+__all__ = ["BlurExplorer", "blur_explorer", "blur_view"]
 
 # Blurring more than this makes every photo a smooth smear; the slider stops here.
 MAX_BLUR_SIGMA = 10.0
 BLUR_SIGMA_STEP = 0.5
 _OWN_IMAGE = "(your image)"
-
-
-@dataclass(frozen=True)
-class Frame:
-    """What a widget shows for one state of its controls.
-
-    Attributes
-    ----------
-    png : bytes
-        The picture, PNG-encoded (for ``ipywidgets.Image(format="png")``).
-    caption : str
-        One line of text describing the picture, with the numbers that matter.
-    """
-
-    png: bytes
-    caption: str
 
 
 # ------------------------------------------------------------------------ blur explorer
