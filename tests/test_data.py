@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cnn_course import data
+from cnn_course.cache import sha256_of
 
 # Facts about the real data sets, from their publications and the well-known
 # normalisation constants (not computed from the files under test).
@@ -95,7 +96,7 @@ def test_corrupt_cached_fashion_mnist_is_replaced_not_used(monkeypatch, tmp_path
     (x_train, _), _ = data.load_fashion_mnist()
     out = capsys.readouterr().out
     assert "corrupt" in out and str(corrupt) in out
-    assert not corrupt.exists() or data._sha256(corrupt) == data._FASHION_MNIST_FILES[corrupt.name]
+    assert not corrupt.exists() or sha256_of(corrupt) == data._FASHION_MNIST_FILES[corrupt.name]
     np.testing.assert_array_equal(x_train, fashion_mnist[0][0])
 
 

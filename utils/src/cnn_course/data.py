@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import difflib
 import gzip
-import hashlib
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .cache import keras_cache_dir, sha256_of
 
 __all__ = [
     "PHOTOS",
@@ -91,19 +91,6 @@ _FASHION_MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
 }
 _DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def keras_cache_dir() -> Path:
-    """The folder Keras caches downloads in (``$KERAS_HOME`` or ``~/.keras``)."""
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_first_working(what, sources, how_to_fix, verbose):
@@ -234,7 +221,7 @@ def _fashion_mnist_from_folder(folder: Path):
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist")
-        if _sha256(path) != sha:
+        if sha256_of(path) != sha:
             raise ValueError(f"{path} is corrupt (its SHA-256 does not match the real file)")
     y_train = _read_idx_gz(folder / "train-labels-idx1-ubyte.gz", 8)
     x_train = _read_idx_gz(folder / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
@@ -252,7 +239,7 @@ def _remove_corrupt_fashion_cache(verbose: bool):
     folder = keras_cache_dir() / "datasets" / "fashion-mnist"
     for name, sha in _FASHION_MNIST_FILES.items():
         path = folder / name
-        if path.is_file() and _sha256(path) != sha:
+        if path.is_file() and sha256_of(path) != sha:
             if verbose:
                 print(f"Fashion-MNIST: cached file {path} is corrupt; deleting it")
             path.unlink()

@@ -47,7 +47,6 @@ Credits and licences
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.util
 import json
 import numbers
@@ -61,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_course._torch_legacy import read_legacy_torch_checkpoint
+from cnn_course.cache import keras_cache_dir, sha256_of
 
 __all__ = [
     "IMAGE_SIZE",
@@ -118,16 +118,8 @@ class WeightsUnavailableError(RuntimeError):
 
 def _models_dir(cache_dir=None) -> Path:
     """``<cache_dir or $KERAS_HOME or ~/.keras>/models``: where Keras keeps downloaded weights."""
-    root = cache_dir if cache_dir is not None else (os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    return Path(root).expanduser() / "models"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else keras_cache_dir()
+    return root / "models"
 
 
 def _say(verbose: bool, message: str) -> None:
@@ -261,7 +253,7 @@ def find_torchvision_checkpoint(cache_dir=None) -> Path:
     candidates.append(_models_dir(cache_dir) / TORCHVISION_CHECKPOINT)
     for candidate in candidates:
         if candidate.is_file():
-            digest = _sha256(candidate)
+            digest = sha256_of(candidate)
             if digest != _TORCHVISION_CHECKPOINT_SHA256:
                 raise ValueError(
                     f"{candidate} is not torchvision's {TORCHVISION_CHECKPOINT} "
@@ -290,7 +282,7 @@ def _cache_problem(weights_path: Path) -> str | None:
         return f"its checksum file {sidecar.name} is unreadable ({error})"
     if version != _CONVERTED_FORMAT_VERSION:
         return f"it was made by another version of cnn_course (format {version})"
-    actual = _sha256(weights_path)
+    actual = sha256_of(weights_path)
     if actual != expected:
         return f"its SHA-256 is {actual[:12]}..., expected {expected[:12]}... (corrupt or truncated)"
     return None
@@ -333,7 +325,7 @@ def _write_cache(model, weights_path: Path, *, source_sha256: str) -> None:
     try:
         model.save_weights(tmp, overwrite=True)
         record = {
-            "sha256": _sha256(tmp),
+            "sha256": sha256_of(tmp),
             "format_version": _CONVERTED_FORMAT_VERSION,
             "source": TORCHVISION_CHECKPOINT,
             "source_sha256": source_sha256,
