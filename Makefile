@@ -49,7 +49,7 @@ release: setup
 system-deps:
 	@need=""; \
 	test -d /usr/share/datasets/fashion-mnist || need="$$need dataset-fashion-mnist"; \
-	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v chromium >/dev/null || need="$$need chromium fonts-dejavu-core"; \
 	if [ -n "$$need" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; \
 	else echo "system packages already installed"; fi
