@@ -88,9 +88,15 @@ class LabServer:
     def log_tail(self, characters: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-characters:]
 
-    def lab_url(self, relative_path: str) -> str:
-        """URL that opens ``relative_path`` (below the root folder) in JupyterLab."""
-        return f"{self.url}/lab/tree/{relative_path}?token={self.token}"
+    def lab_url(self, relative_path: str, *, workspace: str | None = None) -> str:
+        """URL that opens ``relative_path`` (below the root folder) in JupyterLab.
+
+        With a ``workspace`` name the page opens in that (new, empty) workspace, so a
+        notebook opened earlier by another test in the same server is not restored
+        next to it.
+        """
+        where = f"workspaces/{workspace}/tree" if workspace else "tree"
+        return f"{self.url}/lab/{where}/{relative_path}?token={self.token}"
 
 
 def _status_ok(url: str, token: str) -> bool:

@@ -97,6 +97,69 @@ def dense_weight_count(height, width, channels, units, bias=True):
         "rejected_cells": ["ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
                            "ex4-check", "ex4-hidden", "ex5-check", "ex5-hidden"],
     },
+    "ps1_convolution": {
+        "replacements": {
+            "ex2-solution": '''
+import scipy.signal
+
+
+def correlate2d(x, w, stride=1, padding="valid", dilation=1):
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)
+    if x.ndim != 2 or w.ndim != 2 or stride < 1 or dilation < 1:
+        raise ValueError("bad arguments")
+    spans = [dilation * (k - 1) + 1 for k in w.shape]
+    if padding == "valid":
+        margins = [(0, 0), (0, 0)]
+    elif padding == "full":
+        margins = [(s - 1, s - 1) for s in spans]
+    elif padding == "same":
+        totals = [max((-(-n // stride) - 1) * stride + s - n, 0) for n, s in zip(x.shape, spans)]
+        margins = [(t // 2, t - t // 2) for t in totals]
+    elif isinstance(padding, int) and padding >= 0:
+        margins = [(padding, padding)] * 2
+    else:
+        raise ValueError(f"unknown padding {padding!r}")
+    dilated = np.zeros(spans)
+    dilated[::dilation, ::dilation] = w
+    padded = np.pad(x, margins)
+    if spans[0] > padded.shape[0] or spans[1] > padded.shape[1]:
+        raise ValueError("the kernel does not fit")
+    return scipy.signal.correlate2d(padded, dilated, mode="valid")[::stride, ::stride]
+''',
+            "ex4-solution": '''
+import cnn_course.conv
+
+
+def output_size(n, k, stride=1, padding=0, dilation=1):
+    if padding not in ("same", "valid") and (isinstance(padding, str) or padding < 0):
+        raise ValueError(f"bad padding {padding!r}")
+    return cnn_course.conv.output_size(n, k, stride=stride, padding=padding, dilation=dilation)
+''',
+            "ex5-solution": '''
+import cnn_course.conv
+
+
+def conv2d_forward(x, w, b, stride=1):
+    if np.ndim(x) != 4:
+        raise ValueError("x must be (N, H, W, Cin)")
+    return cnn_course.conv.conv2d(x, w, b, stride=stride, padding="valid")
+''',
+            "ex8-solution": '''
+def conv_net_param_counts(input_shape, layers):
+    import keras
+
+    make = {"conv": lambda f, k: keras.layers.Conv2D(f, k), "maxpool": lambda s: keras.layers.MaxPooling2D(s),
+            "flatten": lambda: keras.layers.Flatten(), "dense": lambda u: keras.layers.Dense(u)}
+    model = keras.Sequential([keras.Input(shape=input_shape)] + [make[kind](*args) for kind, *args in layers])
+    return [layer.count_params() for layer in model.layers]
+''',
+        },
+        # correlate2d (SciPy) is also called by convolve2d, sobel_magnitude and avg_pool2d, so
+        # Exercises 3, 6 and 7 lose their points too; zero_pad (Exercise 1) keeps its points.
+        "rejected_cells": ["ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden", "ex4-check", "ex4-hidden",
+                           "ex5-check", "ex5-hidden", "ex6-check", "ex6-hidden", "ex7-check", "ex7-hidden",
+                           "ex8-check", "ex8-hidden"],
+    },
 }
 
 # Markers of text that must never reach students (nbgrader's default delimiters).
@@ -397,3 +460,31 @@ def test_library_answers_for_ps0_would_be_right_without_the_rule():
                                       reference["crop_center"](image, height, width))
     np.testing.assert_allclose(library["rescale_01"](image), reference["rescale_01"](image), atol=1e-7)
     assert library["rescale_01"](image).dtype == np.float32
+
+
+def test_library_answers_for_ps1_would_be_right_without_the_rule():
+    """The SciPy and cnn_course answers in LIBRARY_ANSWERS compute correct values; only the NumPy-only rule rejects them."""
+    import numpy as np
+
+    if "ps1_convolution" not in ASSIGNMENTS:
+        pytest.skip("ps1_convolution is not in solutions/")
+    source = nbformat.read(SOLUTIONS_DIR / "ps1_convolution" / "ps1_convolution.ipynb", as_version=4)
+    reference, library = {"np": np}, {"np": np}
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex2-solution", "ex4-solution", "ex5-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps1_convolution"]["replacements"][grade_id], library)  # noqa: S102
+    rng = np.random.default_rng(1)
+    image, kernel = rng.normal(size=(9, 11)), rng.normal(size=(3, 2))
+    for stride, padding, dilation in [(1, "valid", 1), (2, "same", 1), (1, "full", 2), (3, 1, 1), (2, "same", 2)]:
+        options = {"stride": stride, "padding": padding, "dilation": dilation}
+        np.testing.assert_allclose(library["correlate2d"](image, kernel, **options),
+                                   reference["correlate2d"](image, kernel, **options), atol=1e-9)
+    for n, k, stride, padding, dilation in [(32, 3, 1, 0, 1), (32, 3, 2, 1, 1), (7, 3, 2, "same", 1), (28, 5, 1, "valid", 2)]:
+        options = {"stride": stride, "padding": padding, "dilation": dilation}
+        assert library["output_size"](n, k, **options) == reference["output_size"](n, k, **options)
+    x, w, b = rng.normal(size=(2, 7, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
+    for stride in (1, 2):
+        np.testing.assert_allclose(library["conv2d_forward"](x, w, b, stride=stride),
+                                   reference["conv2d_forward"](x, w, b, stride=stride), atol=1e-9)

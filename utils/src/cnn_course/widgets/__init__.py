@@ -30,6 +30,15 @@ Widgets
 -------
 :func:`blur_explorer`
     Gaussian blur of a real photo with a sigma slider and a sharpness read-out.
+:func:`convolution_explorer`
+    A kernel (preset or typed) applied to a binary image or a photo, with padding,
+    stride and dilation; input, kernel and output side by side with the output shape.
+:func:`sliding_window_stepper`
+    A kernel stepped (or played) across a small image: window, products, sum, and
+    a toggle between cross-correlation and true convolution.
+:func:`receptive_field_explorer`
+    A stack of conv/pool layers typed as text (or a preset), a layer and a unit
+    picked with sliders, and the input pixels that unit depends on, lit up on a photo.
 
 Examples
 --------
@@ -42,6 +51,31 @@ True
 
 # One module per widget; each adds one import line here.
 from .blur import BlurExplorer, blur_explorer, blur_view
+from .convolution import (
+    ConvolutionExplorer,
+    SlidingWindowStepper,
+    convolution_explorer,
+    convolution_view,
+    sliding_window_step,
+    sliding_window_stepper,
+    sliding_window_view,
+)
 from .frame import Frame
+from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 
-__all__ = ["BlurExplorer", "Frame", "blur_explorer", "blur_view"]
+__all__ = [
+    "BlurExplorer",
+    "ConvolutionExplorer",
+    "Frame",
+    "ReceptiveFieldExplorer",
+    "SlidingWindowStepper",
+    "blur_explorer",
+    "blur_view",
+    "convolution_explorer",
+    "convolution_view",
+    "receptive_field_explorer",
+    "receptive_field_view",
+    "sliding_window_step",
+    "sliding_window_stepper",
+    "sliding_window_view",
+]
