@@ -20,7 +20,6 @@ Both follow the pattern described in :mod:`cnn_course.widgets`: plain functions
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import numpy as np
 
 from .. import conv, data, kernels
 from ..images import as_float_image, check_image
-from .frame import Frame
+from .frame import Frame, figure_png
 
 __all__ = [
     "BINARY_IMAGES",
@@ -283,12 +282,6 @@ def _signed_limits(*arrays) -> tuple[float, float]:
     return -largest, largest
 
 
-def _figure_png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
-
-
 def _size(shape) -> str:
     return f"{shape[0]}×{shape[1]}"
 
@@ -425,7 +418,7 @@ def _explorer_frame(image, weights, output, dilation, flip, caption) -> Convolut
             annotate=max(output.shape) <= MAX_ANNOTATED_SIDE, title=f"output {_size(output.shape)}",
         )
         fig.colorbar(picture, ax=ax_output, shrink=0.85)
-    return ConvolutionFrame(png=_figure_png(fig), caption=caption, output=output)
+    return ConvolutionFrame(png=figure_png(fig), caption=caption, output=output)
 
 
 def _explorer_sources() -> list[tuple[str, str]]:
@@ -816,7 +809,7 @@ def sliding_window_view(image, kernel, step: int, *, flip: bool = False) -> Slid
                title=f"output {_size(full.shape)}")
     ax_output.add_patch(Rectangle((state.col - 0.5, state.row - 0.5), 1, 1, fill=False,
                                   edgecolor="tab:orange", linewidth=3))
-    return SlidingWindowFrame(png=_figure_png(fig), caption=caption, state=state)
+    return SlidingWindowFrame(png=figure_png(fig), caption=caption, state=state)
 
 
 class SlidingWindowStepper(ipywidgets.VBox):
