@@ -29,6 +29,10 @@ Two implementations of the multi-channel layer are provided: :func:`conv2d_naive
 (explicit loops over output positions, the version to read) and :func:`conv2d`
 (:func:`im2col` + one matrix product, the version to use; far faster).
 
+Backward passes (the gradients that training needs) are :func:`correlate2d_backward` and
+:func:`conv2d_backward`; :func:`col2im` is the scatter-add that undoes the layout of
+:func:`im2col` and carries the gradient back to the input pixels.
+
 Examples
 --------
 >>> import numpy as np
@@ -54,11 +58,14 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "col2im",
     "conv2d",
+    "conv2d_backward",
     "conv2d_naive",
     "conv_transpose2d",
     "convolve2d",
     "correlate2d",
+    "correlate2d_backward",
     "im2col",
     "output_size",
     "pad2d",
@@ -632,3 +639,231 @@ def conv_transpose2d(x, w, *, stride=1):
         for b in range(kw):
             out[a: a + (h - 1) * sh + 1: sh, b: b + (width - 1) * sw + 1: sw] += x * w[a, b]
     return out
+
+
+# --------------------------------------------------------------------------- backward passes
+
+
+def _scatter_patches(patches: np.ndarray, g: _Geometry, in_hw, dtype) -> np.ndarray:
+    """Add every window of ``patches`` (N, out_h, out_w, kh*kw*C) back onto an (N, H, W, C) image.
+
+    The exact reverse of :func:`_patches`: where windows overlap their values are summed,
+    and the zeros that the forward pass padded on are cut off again at the end.
+    """
+    n, _, _, length = patches.shape
+    c = length // (g.kh * g.kw)
+    h, w = in_hw
+    top, left = g.pad_rows[0], g.pad_cols[0]
+    padded = np.zeros((n, h + sum(g.pad_rows), w + sum(g.pad_cols), c), dtype)
+    taps = patches.reshape(n, g.out_h, g.out_w, g.kh, g.kw, c)
+    # One strided slice per kernel tap, as in _patches, but adding instead of reading.
+    for a in range(g.kh):
+        for b in range(g.kw):
+            padded[:, a * g.dh: a * g.dh + (g.out_h - 1) * g.sh + 1: g.sh,
+                   b * g.dw: b * g.dw + (g.out_w - 1) * g.sw + 1: g.sw, :] += taps[:, :, :, a, b, :]
+    return padded[:, top: top + h, left: left + w, :]
+
+
+def col2im(patches, input_shape, kh, kw, *, stride=1, padding="valid", dilation=1):
+    """Scatter-add windows back onto an image: the transpose of :func:`im2col`.
+
+    ``im2col`` copies every input pixel into each window that covers it; ``col2im`` goes the
+    other way and *adds* the entries of every window back onto the pixel they came from, so a
+    pixel covered by several windows receives the sum of their entries (padding positions are
+    dropped). It is not the inverse of ``im2col`` but its transpose as a linear map:
+    ``sum(im2col(x, ...) * p) == sum(x * col2im(p, x.shape, ...))`` for all ``x`` and ``p``.
+    That is exactly what the backward pass of a convolution needs: the gradient of a pixel is
+    the sum of the gradients of all the window entries it was copied to.
+
+    Parameters
+    ----------
+    patches : array_like
+        Windows in the layout :func:`im2col` returns: ``(N, out_h, out_w, kh * kw * C)`` for
+        ``input_shape`` ``(N, H, W, C)``, ``(out_h, out_w, kh * kw * C)`` for ``(H, W, C)``,
+        ``(out_h, out_w, kh * kw)`` for ``(H, W)``.
+    input_shape : tuple of int
+        Shape of the image the windows were taken from.
+    kh, kw, stride, padding, dilation
+        As in :func:`im2col`.
+
+    Returns
+    -------
+    numpy.ndarray, shape ``input_shape``
+
+    Examples
+    --------
+    >>> ones = np.ones((2, 2, 4))            # four 2×2 windows of a 3×3 image, all ones
+    >>> col2im(ones, (3, 3), 2, 2)           # how many windows cover each pixel
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    patches = _as_array(patches, "patches")
+    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) in (2, 3, 4)
+            and all(_is_int(v) and v > 0 for v in input_shape)):
+        raise ValueError(
+            f"input_shape must be (H, W), (H, W, C) or (N, H, W, C) with positive sizes, got {input_shape!r}"
+        )
+    for value, name in ((kh, "kh"), (kw, "kw")):
+        if not _is_int(value):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be positive, got {value}")
+    shape = tuple(int(v) for v in input_shape)
+    shape4 = shape if len(shape) == 4 else (1, *shape) if len(shape) == 3 else (1, *shape, 1)
+    g = _Geometry(shape4[1:3], (kh, kw), stride, padding, dilation)
+    expected4 = (shape4[0], g.out_h, g.out_w, kh * kw * shape4[3])
+    expected = expected4 if len(shape) == 4 else expected4[1:]
+    if patches.shape != expected:
+        raise ValueError(
+            f"patches must have the shape im2col gives for an input of shape {shape}, "
+            f"{expected}, got shape {patches.shape}"
+        )
+    dtype = _result_dtype(patches)
+    image = _scatter_patches(patches.reshape(expected4).astype(dtype, copy=False), g, shape4[1:3], dtype)
+    return image.reshape(shape)
+
+
+def _check_grad_out(grad_out, expected: tuple, layout: str) -> np.ndarray:
+    grad_out = _as_array(grad_out, "grad_out")
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"grad_out must have the shape of the forward output, {layout} = {expected}, "
+            f"got shape {grad_out.shape}"
+        )
+    return grad_out
+
+
+def _backward(x4, w4, grad4, g: _Geometry, dtype):
+    """Gradients of the layer (N, H, W, Cin) * (kh, kw, Cin, Cout) for upstream gradient grad4."""
+    kh, kw, cin, cout = w4.shape
+    patches = _patches(g.pad(x4.astype(dtype, copy=False)), g)       # (N, out_h, out_w, kh*kw*Cin)
+    rows = patches.reshape(-1, kh * kw * cin)                         # one row per output position
+    upstream = grad4.astype(dtype, copy=False).reshape(-1, cout)      # dL/dout, same rows
+    # Each weight met one entry of every window: its gradient sums over all positions (one product).
+    grad_w = (rows.T @ upstream).reshape(kh, kw, cin, cout)
+    grad_b = upstream.sum(axis=0)
+    # Each window entry got dL/dout times its weight; entries copied from the same pixel add up.
+    grad_patches = upstream @ w4.astype(dtype, copy=False).reshape(-1, cout).T
+    grad_x = _scatter_patches(grad_patches.reshape(patches.shape), g, x4.shape[1:3], dtype)
+    return grad_x, grad_w, grad_b
+
+
+def correlate2d_backward(x, w, grad_out, *, stride=1, padding="valid", dilation=1):
+    """Gradients of :func:`correlate2d` with respect to the image and the kernel.
+
+    Given ``grad_out[i, j] = dL/dout[i, j]`` (the *upstream* gradient of some loss ``L``
+    with respect to the output of ``correlate2d(x, w, ...)``), returns ``dL/dx`` and ``dL/dw``.
+    For stride 1, dilation 1 and ``"valid"`` padding::
+
+        dL/dw[k, l] = sum_{i, j} grad_out[i, j] * x[i + k, j + l]   = correlate2d(x, grad_out)
+        dL/dx       = convolve2d(grad_out, w, padding="full")       (the kernel flipped)
+
+    A weight is used at every output position, so its gradient is a sum over all of them.
+    Strides, dilation and padding are handled by :func:`im2col` / :func:`col2im`; the
+    gradient of padding zeros is dropped.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W)
+    w : array_like, shape (kh, kw)
+    grad_out : array_like, shape (out_h, out_w)
+        The shape of ``correlate2d(x, w, ...)``.
+    stride, padding, dilation
+        As in :func:`correlate2d`.
+
+    Returns
+    -------
+    grad_x : numpy.ndarray, shape (H, W)
+    grad_w : numpy.ndarray, shape (kh, kw)
+        ``int64`` if all inputs are integers (exact), else float.
+
+    Raises
+    ------
+    ValueError
+        As :func:`correlate2d`, and if ``grad_out`` does not have the forward output's shape.
+
+    Examples
+    --------
+    >>> x = np.array([[1, 2, 3],
+    ...               [4, 5, 6],
+    ...               [7, 8, 9]])
+    >>> w = np.array([[1, 0],
+    ...               [0, 2]])
+    >>> grad_x, grad_w = correlate2d_backward(x, w, np.ones((2, 2), int))  # L = sum of the outputs
+    >>> grad_w  # each weight: the sum of the four pixels it met
+    array([[12, 16],
+           [24, 28]])
+    >>> grad_x
+    array([[1, 1, 0],
+           [1, 3, 2],
+           [0, 2, 2]])
+    """
+    x, w = _check_single_channel(x, w)
+    g = _Geometry(x.shape, w.shape, stride, padding, dilation)
+    grad_out = _check_grad_out(grad_out, (g.out_h, g.out_w), "(out_h, out_w)")
+    dtype = _result_dtype(x, w, grad_out)
+    grad_x, grad_w, _ = _backward(x[None, :, :, None], w[:, :, None, None], grad_out[None, :, :, None], g, dtype)
+    return grad_x[0, :, :, 0], grad_w[:, :, 0, 0]
+
+
+def conv2d_backward(x, w, grad_out, *, stride=1, padding="valid", dilation=1):
+    """Backward pass of :func:`conv2d`: gradients for the input, the kernel and the bias.
+
+    With ``grad_out = dL/dout`` for ``out = conv2d(x, w, b, ...)``:
+
+    * ``grad_w[a, b, c, o] = sum_{n, i, j} xp[n, i*s + a*d, j*s + b*d, c] * grad_out[n, i, j, o]``:
+      a correlation of the (padded) input with the upstream gradient, summed over the batch;
+      computed as one matrix product ``im2col(x)^T @ grad_out``.
+    * ``grad_x``: every window entry receives ``grad_out[n, i, j, :] @ w[a, b, c, :]``, and
+      :func:`col2im` adds the entries that came from the same pixel. For stride 1 this is a
+      "full" convolution of ``grad_out`` with the kernel (rotated by 180°, channels swapped).
+      Gradients that land on padding are dropped.
+    * ``grad_b[o] = sum_{n, i, j} grad_out[n, i, j, o]``: the bias is added at every position.
+
+    The bias does not change any of the three, so it is not an argument.
+
+    Parameters
+    ----------
+    x : array_like
+        ``(N, H, W, Cin)`` or ``(H, W, Cin)``, as given to :func:`conv2d`.
+    w : array_like, shape (kh, kw, Cin, Cout)
+    grad_out : array_like
+        The shape of the forward output: ``(N, out_h, out_w, Cout)`` (``(out_h, out_w, Cout)``
+        when ``x`` has no batch axis).
+    stride, padding, dilation
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    grad_x : numpy.ndarray, the shape of ``x``
+    grad_w : numpy.ndarray, shape (kh, kw, Cin, Cout)
+    grad_b : numpy.ndarray, shape (Cout,)
+
+    Raises
+    ------
+    ValueError
+        As :func:`conv2d`, and if ``grad_out`` does not have the forward output's shape.
+    TypeError
+        Non-numeric inputs or arguments of the wrong type.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x, w = rng.normal(size=(2, 5, 5, 3)), rng.normal(size=(3, 3, 3, 4))
+    >>> out = conv2d(x, w, stride=2, padding="same")
+    >>> grad_x, grad_w, grad_b = conv2d_backward(x, w, np.ones_like(out), stride=2, padding="same")
+    >>> grad_x.shape, grad_w.shape, grad_b
+    ((2, 5, 5, 3), (3, 3, 3, 4), array([18., 18., 18., 18.]))
+    """
+    x4, w, _, batched = _check_multi_channel(x, w, None)
+    kh, kw, _, cout = w.shape
+    g = _Geometry(x4.shape[1:3], (kh, kw), stride, padding, dilation)
+    if batched:
+        expected, layout = (x4.shape[0], g.out_h, g.out_w, cout), "(N, out_h, out_w, Cout)"
+    else:
+        expected, layout = (g.out_h, g.out_w, cout), "(out_h, out_w, Cout)"
+    grad_out = _check_grad_out(grad_out, expected, layout)
+    dtype = _result_dtype(x4, w, grad_out)
+    grad_x, grad_w, grad_b = _backward(x4, w, grad_out if batched else grad_out[None], g, dtype)
+    return (grad_x if batched else grad_x[0]), grad_w, grad_b

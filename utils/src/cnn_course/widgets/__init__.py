@@ -36,6 +36,9 @@ Widgets
 :func:`sliding_window_stepper`
     A kernel stepped (or played) across a small image: window, products, sum, and
     a toggle between cross-correlation and true convolution.
+:func:`feature_map_browser`
+    A Keras model's feature maps: pick an image, a conv layer and a channel (or all
+    channels), with the map's mean activation and share of zeros.
 :func:`receptive_field_explorer`
     A stack of conv/pool layers typed as text (or a preset), a layer and a unit
     picked with sliders, and the input pixels that unit depends on, lit up on a photo.
@@ -60,12 +63,14 @@ from .convolution import (
     sliding_window_stepper,
     sliding_window_view,
 )
+from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
 from .frame import Frame
 from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 
 __all__ = [
     "BlurExplorer",
     "ConvolutionExplorer",
+    "FeatureMapBrowser",
     "Frame",
     "ReceptiveFieldExplorer",
     "SlidingWindowStepper",
@@ -73,6 +78,8 @@ __all__ = [
     "blur_view",
     "convolution_explorer",
     "convolution_view",
+    "feature_map_browser",
+    "feature_map_view",
     "receptive_field_explorer",
     "receptive_field_view",
     "sliding_window_step",
