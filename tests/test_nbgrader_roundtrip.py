@@ -159,6 +159,57 @@ def conv_net_param_counts(input_shape, layers):
         "rejected_cells": ["ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden", "ex4-check", "ex4-hidden",
                            "ex5-check", "ex5-hidden", "ex6-check", "ex6-hidden", "ex7-check", "ex7-hidden",
                            "ex8-check", "ex8-hidden"],
+    },    "ps2_keras_cnn": {
+        "replacements": {
+            "ex1-solution": '''
+import tensorflow as tf
+
+
+def conv_backward(x, w, grad_out):
+    x, w, b = tf.Variable(np.asarray(x, dtype=float)), tf.Variable(np.asarray(w, dtype=float)), tf.Variable(0.0, dtype=tf.float64)
+    grad_out = np.asarray(grad_out, dtype=float)
+    if x.shape.rank != 2 or w.shape.rank != 2 or grad_out.shape != (x.shape[0] - w.shape[0] + 1, x.shape[1] - w.shape[1] + 1):
+        raise ValueError("wrong shapes")
+    with tf.GradientTape() as tape:
+        y = tf.nn.conv2d(x[None, :, :, None], w[:, :, None, None], strides=1, padding="VALID")[0, :, :, 0] + b
+        loss = tf.reduce_sum(y * grad_out)
+    grad_x, grad_w, grad_b = tape.gradient(loss, [x, w, b])
+    return grad_x.numpy(), grad_w.numpy(), float(grad_b)
+''',
+            "ex2-solution": '''
+import tensorflow as tf
+
+
+def max_pool_backward(x, grad_out, size=2):
+    x, grad_out = np.asarray(x, dtype=float), np.asarray(grad_out, dtype=float)
+    if x.ndim != 2 or not 1 <= size <= min(x.shape) or grad_out.shape != (x.shape[0] // size, x.shape[1] // size):
+        raise ValueError("wrong shapes")
+    image = tf.Variable(x[None, :, :, None])
+    with tf.GradientTape() as tape:
+        pooled = tf.nn.max_pool2d(image, size, size, "VALID")[0, :, :, 0]
+        loss = tf.reduce_sum(pooled * grad_out)
+    return tape.gradient(loss, image).numpy()[0, :, :, 0]
+''',
+            # A ready-made network from keras.applications, padded to its smallest input size.
+            "ex5-solution": '''
+def build_model():
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.ZeroPadding2D(2),
+        keras.applications.MobileNetV2(input_shape=(32, 32, 1), alpha=0.35, weights=None, classes=10),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+''',
+            # Not trained: the checks reject build_model before they look at training.
+            "ex6-solution": '''
+model = build_model()
+''',
+        },
+        # conv_backward (TensorFlow) is also what check_conv_gradients checks by default, so
+        # Exercise 4 loses its points too; numerical_gradient (Exercise 3) keeps its points.
+        "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex4-check", "ex4-hidden",
+                           "ex5-check", "ex5-hidden", "ex6-check", "ex6-hidden"],
     },
 }
 
@@ -488,3 +539,30 @@ def test_library_answers_for_ps1_would_be_right_without_the_rule():
     for stride in (1, 2):
         np.testing.assert_allclose(library["conv2d_forward"](x, w, b, stride=stride),
                                    reference["conv2d_forward"](x, w, b, stride=stride), atol=1e-9)
+
+
+def test_library_answers_for_ps2_would_be_right_without_the_rule():
+    """The TensorFlow backward passes in LIBRARY_ANSWERS compute correct gradients; only the NumPy-only rule rejects them."""
+    import numpy as np
+
+    if "ps2_keras_cnn" not in ASSIGNMENTS:
+        pytest.skip("ps2_keras_cnn is not in solutions/")
+    source = nbformat.read(SOLUTIONS_DIR / "ps2_keras_cnn" / "ps2_keras_cnn.ipynb", as_version=4)
+    reference, library = {"np": np}, {"np": np}
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex1-solution", "ex2-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps2_keras_cnn"]["replacements"][grade_id], library)  # noqa: S102
+    rng = np.random.default_rng(2)
+    for x_shape, w_shape in [((5, 6), (2, 3)), ((4, 4), (4, 4)), ((7, 3), (3, 1))]:
+        x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+        grad_out = rng.normal(size=(x_shape[0] - w_shape[0] + 1, x_shape[1] - w_shape[1] + 1))
+        for got, expected in zip(library["conv_backward"](x, w, grad_out), reference["conv_backward"](x, w, grad_out),
+                                 strict=True):
+            np.testing.assert_allclose(got, expected, atol=1e-9)
+    for shape, size in [((6, 6), 2), ((7, 9), 3), ((5, 4), 1)]:
+        x = rng.normal(size=shape)  # no ties, where TensorFlow might pick another maximum
+        grad_out = rng.normal(size=(shape[0] // size, shape[1] // size))
+        np.testing.assert_allclose(library["max_pool_backward"](x, grad_out, size=size),
+                                   reference["max_pool_backward"](x, grad_out, size=size), atol=1e-12)
