@@ -10,17 +10,18 @@ a browser or a running kernel:
    ``ValueError``/``TypeError`` with messages a student understands.
 2. **A view function** ``<name>_view(<state>) -> Frame``: a pure function from the
    values of the controls to what is displayed, a :class:`Frame` (PNG bytes plus a
-   caption). A plot is rendered to PNG bytes with ``fig.savefig(buffer, format="png")``
-   and the figure closed, so the view stays pure and testable.
-3. **A widget class** (a subclass of ``ipywidgets.VBox``) that creates the controls
-   as named attributes, an ``ipywidgets.Image`` (``.picture``) and an
-   ``ipywidgets.Label`` (``.caption``), and calls the view function from one
-   ``observe`` callback. Tests set a control's ``value`` and read
-   ``.picture.value`` / ``.caption.value``; the browser test moves the real slider
-   and checks that the ``<img>`` and the caption change. The container, picture and
-   caption carry the CSS classes ``cnn-course-<widget name>``, ``cnn-course-picture``
-   and ``cnn-course-caption`` so a browser test can find them. A lower-case factory
-   function (``blur_explorer(...)``) is what notebooks call.
+   caption). A plot is rendered to PNG bytes with :func:`frame.figure_png`, so the
+   view stays pure and testable.
+3. **A widget class**, a subclass of :class:`frame.FrameWidget`, that creates the
+   controls as named attributes, passes them (in rows) to ``FrameWidget.__init__`` with
+   its CSS class, and shows the view's frame with ``self.show(frame)`` from one
+   ``observe`` callback. ``FrameWidget`` adds the ``ipywidgets.Image`` (``.picture``)
+   and ``ipywidgets.Label`` (``.caption``) below the controls and gives the container,
+   picture and caption the CSS classes ``cnn-course-<widget name>``,
+   ``cnn-course-picture`` and ``cnn-course-caption`` so a browser test can find them.
+   Tests set a control's ``value`` and read ``.picture.value`` / ``.caption.value``; the
+   browser test moves the real slider and checks that the ``<img>`` and the caption
+   change. A lower-case factory function (``blur_explorer(...)``) is what notebooks call.
 
 Showing a PNG in an ``Image`` widget (instead of printing a matplotlib figure into
 an ``Output``) renders the same in JupyterLab, Notebook 7 and VS Code, updates
@@ -64,7 +65,7 @@ from .convolution import (
     sliding_window_view,
 )
 from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
-from .frame import Frame
+from .frame import Frame, FrameWidget, figure_png
 from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "ConvolutionExplorer",
     "FeatureMapBrowser",
     "Frame",
+    "FrameWidget",
     "ReceptiveFieldExplorer",
     "SlidingWindowStepper",
     "blur_explorer",
@@ -80,6 +82,7 @@ __all__ = [
     "convolution_view",
     "feature_map_browser",
     "feature_map_view",
+    "figure_png",
     "receptive_field_explorer",
     "receptive_field_view",
     "sliding_window_step",

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import data
 from ..images import check_image, check_sigma, gaussian_blur, sharpness, to_png_bytes
-from .frame import Frame
+from .frame import Frame, FrameWidget
 
 __all__ = ["BlurExplorer", "blur_explorer", "blur_view"]
 
@@ -61,7 +61,7 @@ def blur_view(image, sigma: float, *, original_sharpness: float | None = None) -
     return Frame(png=to_png_bytes(blurred), caption=caption)
 
 
-class BlurExplorer(ipywidgets.VBox):
+class BlurExplorer(FrameWidget):
     """Blur a real photo with a Gaussian and watch edges (and "sharpness") fade.
 
     Use :func:`blur_explorer` to create one in a notebook.
@@ -111,23 +111,13 @@ class BlurExplorer(ipywidgets.VBox):
         self.photo_dropdown = ipywidgets.Dropdown(
             options=options, value=selected, description="photo"
         )
-        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.caption = ipywidgets.Label()
         self._original_sharpness: dict[str, float] = {}
         super().__init__(
-            children=[
+            [
                 ipywidgets.HBox([self.photo_dropdown, self.sigma_slider]),
-                self.picture,
-                self.caption,
             ],
-            # Left-aligned children keep the photo at its own size (1 image pixel = 1
-            # screen pixel, so σ in pixels means what it says) instead of stretching it.
-            layout=ipywidgets.Layout(align_items="flex-start"),
+            css_class="cnn-course-blur-explorer",
         )
-        # CSS classes give the browser test (and custom styling) stable handles.
-        self.add_class("cnn-course-blur-explorer")
-        self.picture.add_class("cnn-course-picture")
-        self.caption.add_class("cnn-course-caption")
         self.sigma_slider.observe(self._redraw, names="value")
         self.photo_dropdown.observe(self._redraw, names="value")
         self._redraw()
@@ -146,8 +136,7 @@ class BlurExplorer(ipywidgets.VBox):
         frame = blur_view(
             photo, self.sigma_slider.value, original_sharpness=self._original_sharpness[name]
         )
-        self.picture.value = frame.png
-        self.caption.value = frame.caption
+        self.show(frame)
 
 
 def blur_explorer(image=None, *, photo: str = "chelsea", sigma: float = 0.0) -> BlurExplorer:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import conv, data, kernels
 from ..images import as_float_image, check_image
-from .frame import Frame, figure_png
+from .frame import Frame, FrameWidget, figure_png
 
 __all__ = [
     "BINARY_IMAGES",
@@ -429,7 +429,7 @@ def _explorer_sources() -> list[tuple[str, str]]:
     ]
 
 
-class ConvolutionExplorer(ipywidgets.VBox):
+class ConvolutionExplorer(FrameWidget):
     """Apply a kernel to an image with a choice of padding, stride and dilation.
 
     Use :func:`convolution_explorer` to create one in a notebook.
@@ -504,25 +504,18 @@ class ConvolutionExplorer(ipywidgets.VBox):
             value=dilation, min=1, max=MAX_DILATION, description="dilation"
         )
         self.flip_checkbox = ipywidgets.Checkbox(value=bool(flip), description="flip kernel (true convolution)")
-        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.caption = ipywidgets.Label()
         self.output: np.ndarray | None = None
         self._updating_kernel = False
         if kernel_name != CUSTOM_KERNEL:
             self._custom_weights = None
         super().__init__(
-            children=[
+            [
                 ipywidgets.HBox([self.image_dropdown, self.kernel_dropdown, self.kernel_text]),
                 ipywidgets.HBox([self.padding_buttons, self.flip_checkbox]),
                 ipywidgets.HBox([self.stride_slider, self.dilation_slider]),
-                self.picture,
-                self.caption,
             ],
-            layout=ipywidgets.Layout(align_items="flex-start"),
+            css_class="cnn-course-convolution-explorer",
         )
-        self.add_class("cnn-course-convolution-explorer")
-        self.picture.add_class("cnn-course-picture")
-        self.caption.add_class("cnn-course-caption")
         self.kernel_dropdown.observe(self._preset_chosen, names="value")
         self.kernel_text.observe(self._weights_typed, names="value")
         for control in (self.image_dropdown, self.padding_buttons, self.stride_slider,
@@ -575,8 +568,7 @@ class ConvolutionExplorer(ipywidgets.VBox):
             flip=self.flip_checkbox.value,
         )
         self.output = frame.output
-        self.picture.value = frame.png
-        self.caption.value = frame.caption
+        self.show(frame)
 
 
 
@@ -812,7 +804,7 @@ def sliding_window_view(image, kernel, step: int, *, flip: bool = False) -> Slid
     return SlidingWindowFrame(png=figure_png(fig), caption=caption, state=state)
 
 
-class SlidingWindowStepper(ipywidgets.VBox):
+class SlidingWindowStepper(FrameWidget):
     """Step (or play) a kernel across a small image, one output cell at a time.
 
     Use :func:`sliding_window_stepper` to create one in a notebook.
@@ -849,19 +841,12 @@ class SlidingWindowStepper(ipywidgets.VBox):
             value=bool(flip), description="flip kernel (true convolution)", icon="refresh",
             layout=ipywidgets.Layout(width="auto"),
         )
-        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.caption = ipywidgets.Label()
         super().__init__(
-            children=[
+            [
                 ipywidgets.HBox([self.play, self.step_slider, self.flip_button]),
-                self.picture,
-                self.caption,
             ],
-            layout=ipywidgets.Layout(align_items="flex-start"),
+            css_class="cnn-course-sliding-window-stepper",
         )
-        self.add_class("cnn-course-sliding-window-stepper")
-        self.picture.add_class("cnn-course-picture")
-        self.caption.add_class("cnn-course-caption")
         self.step_slider.observe(self._redraw, names="value")
         self.flip_button.observe(self._redraw, names="value")
         self._redraw()
@@ -870,8 +855,7 @@ class SlidingWindowStepper(ipywidgets.VBox):
         frame = sliding_window_view(self._image, self._kernel, self.step_slider.value,
                                     flip=self.flip_button.value)
         self.state = frame.state
-        self.picture.value = frame.png
-        self.caption.value = frame.caption
+        self.show(frame)
 
 
 def sliding_window_stepper(image=None, kernel=None, *, flip: bool = False, step: int = 1,

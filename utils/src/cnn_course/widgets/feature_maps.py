@@ -9,7 +9,7 @@ import numpy as np
 
 from ..images import to_png_bytes
 from ..visualize import _one_image_for, activation_stats, conv_layers, feature_map_model, tile_images
-from .frame import Frame
+from .frame import Frame, FrameWidget
 
 __all__ = ["FeatureMapBrowser", "FeatureMapFrame", "feature_map_browser", "feature_map_view"]
 
@@ -158,7 +158,7 @@ def feature_map_view(model, images, image_index: int, layer: str, channel: int |
     return FeatureMapFrame(png=to_png_bytes(picture), caption=caption, feature_map=fmap)
 
 
-class FeatureMapBrowser(ipywidgets.VBox):
+class FeatureMapBrowser(FrameWidget):
     """Browse the feature maps of a Keras model: image, conv layer and channel.
 
     Use :func:`feature_map_browser` to create one in a notebook.
@@ -210,20 +210,13 @@ class FeatureMapBrowser(ipywidgets.VBox):
         self.channel_slider = ipywidgets.IntSlider(value=0, min=0, max=self._channels[first] - 1,
                                                    description="channel")
         self.all_channels_checkbox = ipywidgets.Checkbox(value=False, description="all channels")
-        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.caption = ipywidgets.Label()
         super().__init__(
-            children=[
+            [
                 ipywidgets.HBox([self.image_slider, self.layer_dropdown]),
                 ipywidgets.HBox([self.channel_slider, self.all_channels_checkbox]),
-                self.picture,
-                self.caption,
             ],
-            layout=ipywidgets.Layout(align_items="flex-start"),
+            css_class="cnn-course-feature-maps",
         )
-        self.add_class("cnn-course-feature-maps")
-        self.picture.add_class("cnn-course-picture")
-        self.caption.add_class("cnn-course-caption")
         self.layer_dropdown.observe(self._layer_changed, names="value")
         for control in (self.image_slider, self.channel_slider, self.all_channels_checkbox):
             control.observe(self._redraw, names="value")
@@ -260,8 +253,7 @@ class FeatureMapBrowser(ipywidgets.VBox):
         except (ValueError, TypeError) as error:  # say what is wrong instead of a traceback
             self.caption.value = f"⚠ {error}"
             return
-        self.picture.value = frame.png
-        self.caption.value = frame.caption
+        self.show(frame)
 
 
 def feature_map_browser(model, images, labels=None, *, layer_names=None) -> FeatureMapBrowser:

@@ -1,11 +1,13 @@
-"""The :class:`Frame` every widget view function returns, and turning a figure into its PNG."""
+"""What every course widget shares: the :class:`Frame` a view returns, its PNG, and the layout."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 
-__all__ = ["Frame", "figure_png"]
+import ipywidgets
+
+__all__ = ["Frame", "FrameWidget", "figure_png"]
 
 
 def figure_png(fig, *, dpi: int = 80) -> bytes:
@@ -36,3 +38,36 @@ class Frame:
 
     png: bytes
     caption: str
+
+
+class FrameWidget(ipywidgets.VBox):
+    """Rows of controls above a picture and a caption: the layout of every course widget.
+
+    Subclasses create their controls, call ``super().__init__(control_rows, css_class=...)``
+    and show each new :class:`Frame` with :meth:`show`. The container, picture and caption
+    get the CSS classes ``css_class``, ``cnn-course-picture`` and ``cnn-course-caption``,
+    stable handles for the browser tests (and for custom styling).
+
+    Examples
+    --------
+    >>> widget = FrameWidget([ipywidgets.IntSlider()], css_class="cnn-course-example")
+    >>> widget.show(Frame(png=b"", caption="hello"))
+    >>> widget.caption.value
+    'hello'
+    """
+
+    def __init__(self, control_rows, *, css_class: str):
+        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
+        self.caption = ipywidgets.Label()
+        # Left-aligned children keep a picture at its own size (1 image pixel = 1 screen
+        # pixel, so sizes in pixels mean what they say) instead of stretching it.
+        super().__init__(children=[*control_rows, self.picture, self.caption],
+                         layout=ipywidgets.Layout(align_items="flex-start"))
+        self.add_class(css_class)
+        self.picture.add_class("cnn-course-picture")
+        self.caption.add_class("cnn-course-caption")
+
+    def show(self, frame: Frame) -> None:
+        """Display ``frame``: its PNG as the picture and its caption below."""
+        self.picture.value = frame.png
+        self.caption.value = frame.caption

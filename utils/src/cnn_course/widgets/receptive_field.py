@@ -23,7 +23,7 @@ from ..receptive_field import (
     parse_layers,
     receptive_fields,
 )
-from .frame import Frame
+from .frame import Frame, FrameWidget
 
 __all__ = [
     "PRESETS",
@@ -262,7 +262,7 @@ def receptive_field_view(image, stack, *, layer: int | None = None, row: int | N
 # ------------------------------------------------------------------------ the widget
 
 
-class ReceptiveFieldExplorer(ipywidgets.VBox):
+class ReceptiveFieldExplorer(FrameWidget):
     """Build a stack of conv/pool layers, pick a unit, and see the input pixels it depends on.
 
     Use :func:`receptive_field_explorer` to create one in a notebook.
@@ -316,22 +316,15 @@ class ReceptiveFieldExplorer(ipywidgets.VBox):
         self.row_slider = ipywidgets.IntSlider(value=0, min=0, max=0, description="unit row")
         self.col_slider = ipywidgets.IntSlider(value=0, min=0, max=0, description="unit col")
         self.syntax_hint = ipywidgets.Label(value=STACK_SYNTAX[0].upper() + STACK_SYNTAX[1:])
-        self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
-        self.caption = ipywidgets.Label()
         super().__init__(
-            children=[
+            [
                 ipywidgets.HBox([self.preset_dropdown, self.stack_text, self.padding_dropdown]),
                 self.syntax_hint,
                 ipywidgets.HBox([self.layer_slider, self.row_slider, self.col_slider]),
                 self.photo_dropdown,
-                self.picture,
-                self.caption,
             ],
-            layout=ipywidgets.Layout(align_items="flex-start"),
+            css_class="cnn-course-receptive-field",
         )
-        self.add_class("cnn-course-receptive-field")
-        self.picture.add_class("cnn-course-picture")
-        self.caption.add_class("cnn-course-caption")
 
         # Changing the ranges of the sliders changes their values; _adjusting stops
         # those changes from each redrawing the picture.
@@ -393,8 +386,7 @@ class ReceptiveFieldExplorer(ipywidgets.VBox):
             row=self.row_slider.value, col=self.col_slider.value,
             padding=self.padding_dropdown.value, scale=self._scale,
         )
-        self.picture.value = frame.png
-        self.caption.value = frame.caption
+        self.show(frame)
 
 
 def receptive_field_explorer(image=None, *, photo: str = "astronaut", stack: str = "c3 c3 c3",
