@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import time
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FOLDERS = ("course", "solutions", "assignments")
+
+# Notebooks that tests/test_browser.py runs top to bottom in JupyterLab (failing on any error
+# output and recording the run time); tests/test_notebooks.py skips them when that test runs.
+BROWSER_NOTEBOOKS = ("course/00_start_here.ipynb",)
 
 
 def find_notebooks(*folders: str) -> list[Path]:
@@ -40,3 +47,17 @@ def execute_notebook(path: Path, *, cell_timeout: int = 600) -> tuple[nbformat.N
     start = time.perf_counter()
     client.execute()
     return notebook, time.perf_counter() - start
+
+
+def browser_test_can_run() -> bool:
+    """Whether tests/test_browser.py finds what it needs (Chromium, playwright, make).
+
+    Unlike ``browser_helpers.find_chromium`` this never skips or fails the caller.
+    """
+    from browser_helpers import find_chromium
+
+    try:
+        find_chromium()
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        return False
+    return importlib.util.find_spec("playwright") is not None and shutil.which("make") is not None
