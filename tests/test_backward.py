@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import cnn_course.conv as conv_module
 import cnn_course.pooling as pooling_module
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf  # imported once for the whole module (~5 s); a broken install fails, never skips
 from cnn_course.conv import (
     col2im,
     conv2d,
@@ -18,9 +20,6 @@ from cnn_course.conv import (
 from cnn_course.pooling import pool2d, pool2d_backward
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-tf = pytest.importorskip("tensorflow")  # imported once for the whole module (~5 s)
-keras = pytest.importorskip("keras")
 
 FAST = settings(max_examples=60, deadline=None)
 WITH_TF = settings(max_examples=50, deadline=None)

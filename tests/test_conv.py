@@ -6,9 +6,11 @@ import doctest
 import math
 
 import cnn_course.conv as conv_module
+import keras
 import numpy as np
 import pytest
 import scipy.signal
+import tensorflow as tf  # imported once for the whole module (~5 s); a broken install fails, never skips
 from cnn_course.conv import (
     conv2d,
     conv2d_naive,
@@ -21,9 +23,6 @@ from cnn_course.conv import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-tf = pytest.importorskip("tensorflow")  # imported once for the whole module (~5 s)
-keras = pytest.importorskip("keras")
 
 FAST = settings(max_examples=100, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # examples that build a Keras layer

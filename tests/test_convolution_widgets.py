@@ -346,6 +346,38 @@ def test_bad_typed_weights_show_a_message_until_they_are_fixed():
     assert explorer.caption.value.startswith("8×8 input → 7×6 output")
 
 
+def test_numbers_too_large_for_a_float_give_a_caption_not_an_exception():
+    # float("1e400") is inf and Fraction("1e400") overflows: both used to escape the observer.
+    with pytest.raises(ValueError, match=r"'1e400' in row 2 of the kernel is too large .* use smaller weights"):
+        parse_kernel("1 0; 1e400 0")
+    explorer = convolution_explorer(source="square")
+    explorer.kernel_text.value = "1 0; 1e400 0"
+    assert explorer.output is None
+    assert explorer.caption.value.startswith("⚠ '1e400' in row 2 of the kernel is too large")
+    # Finite weights whose sums overflow: the output would be inf, so say so instead of drawing it.
+    explorer.kernel_text.value = "1e308 1e308; 1e308 1e308"
+    assert explorer.output is None
+    assert explorer.caption.value.startswith("⚠ the output is too large for floating-point numbers")
+    explorer.kernel_text.value = "1 1; 1 1"
+    np.testing.assert_array_equal(explorer.output, conv.correlate2d(binary_image("square"), np.ones((2, 2))))
+
+
+def test_settings_the_view_cannot_use_give_a_caption_not_an_exception():
+    square = binary_image("square")
+    for controls, message in (
+        ({"dilation": 0}, "⚠ dilation must be positive, got 0"),
+        ({"stride": 1.5}, "⚠ stride must be an int or a pair of ints (rows, cols), got 1.5"),
+        ({"padding": "middle"}, "⚠ unknown padding 'middle': use 'valid', 'same' or 'full'"),
+        ({"padding": -1}, "⚠ padding must be zero or more, got -1"),
+    ):
+        frame = convolution_view(square, "1 0; 0 -1", **controls)
+        assert frame.output is None and frame.caption == message, controls
+    frame = convolution_view(square, "1 0; 0 -1", stride=(1, 2), dilation=(2, 1), padding=(1, 0))
+    np.testing.assert_array_equal(
+        frame.output, conv.correlate2d(square, [[1, 0], [0, -1]], stride=(1, 2), dilation=(2, 1), padding=(1, 0)))
+    assert "(padding (1, 0), stride (1, 2), dilation (2, 1), cross-correlation)" in frame.caption
+
+
 def test_explorer_accepts_your_own_image_and_kernel():
     own = np.arange(30).reshape(5, 6)
     explorer = convolution_explorer(own, kernel=LOPSIDED, flip=True)

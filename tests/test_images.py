@@ -7,7 +7,16 @@ import io
 import numpy as np
 import pytest
 from cnn_course import data
-from cnn_course.images import as_float_image, check_image, gaussian_blur, sharpness, to_png_bytes
+from cnn_course.images import (
+    as_float_image,
+    check_image,
+    gaussian_blur,
+    sharpness,
+    shrink,
+    to_grayscale,
+    to_png_bytes,
+    to_rgb,
+)
 from PIL import Image
 
 
@@ -96,6 +105,56 @@ def test_as_float_image_scales_by_dtype():
     np.testing.assert_array_equal(as_float_image(np.array([[65535]], np.uint16)), [[1.0]])
     with pytest.raises(TypeError, match="uint8 or uint16"):
         as_float_image(np.array([[1, 2]], np.int64))
+
+
+def test_floats_outside_the_unit_range_are_refused_not_passed_through(cat):
+    # 0..255 stored as floats: the docstrings promise [0, 1] results, so these are refused
+    # (they used to come back unchanged, and gaussian_blur returned values up to 255).
+    as_floats = cat.astype(float)
+    message = r"float images must have values in \[0, 1\], got 0\.\.2[0-9]+; for 0\.\.255 values use"
+    for function in (as_float_image, lambda image: gaussian_blur(image, 2.0), sharpness):
+        with pytest.raises(ValueError, match=message):
+            function(as_floats)
+    with pytest.raises(ValueError, match=r"got -0\.5\.\.0\.5"):
+        gaussian_blur(np.array([[-0.5, 0.5]]), 1.0)
+    # Round-off from filtering (a hair outside [0, 1]) is clipped, not refused.
+    nearly = np.array([[-1e-9, 0.5, 1 + 1e-9]])
+    np.testing.assert_array_equal(as_float_image(nearly), [[0.0, 0.5, 1.0]])
+    blurred = gaussian_blur(cat, 3.0)
+    assert 0 <= blurred.min() and blurred.max() <= 1
+
+
+def test_colour_conversions_are_scikit_images():
+    from skimage.color import rgb2gray
+
+    np.testing.assert_allclose(to_grayscale(data.load_photo("coffee")), rgb2gray(data.load_photo("coffee")), atol=1e-12)
+    # The weights, read back from pure red, green and blue pixels.
+    primaries = np.eye(3, dtype=np.uint8)[None] * 255
+    np.testing.assert_allclose(to_grayscale(primaries)[0], [0.2125, 0.7154, 0.0721])
+    rgba = np.dstack([data.load_photo("coffee"), np.zeros(data.load_photo("coffee").shape[:2], np.uint8)])
+    np.testing.assert_array_equal(to_grayscale(rgba), to_grayscale(data.load_photo("coffee")))
+    camera = data.load_photo("camera")
+    np.testing.assert_array_equal(to_grayscale(camera[..., None]), camera / 255.0)
+    rgb = to_rgb(camera)
+    assert rgb.shape == (*camera.shape, 3)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    np.testing.assert_array_equal(to_rgb(rgba), data.load_photo("coffee") / 255.0)
+
+
+def test_shrink_averages_whole_blocks_and_drops_the_leftover_edge():
+    from skimage.transform import downscale_local_mean
+
+    cat = data.load_photo("chelsea")  # 300×451 -> factor 3 for 160 pixels: 100×150, last column dropped
+    small = shrink(cat, 160)
+    assert small.shape == (100, 150, 3)
+    by_hand = (cat[:, :450] / 255.0).reshape(100, 3, 150, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(small, by_hand, atol=1e-12)
+    np.testing.assert_allclose(small, downscale_local_mean(cat[:, :450] / 255.0, (3, 3, 1)))
+    camera = data.load_photo("camera")
+    np.testing.assert_array_equal(shrink(camera, 512), camera / 255.0)  # fits already
+    assert shrink(camera, 511).shape == (256, 256)
+    with pytest.raises(ValueError, match="max_side must be a positive int, got 0"):
+        shrink(camera, 0)
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import doctest
 
 import cnn_course.pooling as pooling_module
+import keras  # imports TensorFlow once for the module; a broken install fails, never skips
 import numpy as np
 import pytest
 from cnn_course.pooling import pool2d
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-keras = pytest.importorskip("keras")  # imports TensorFlow once for the module
 
 WORKED = np.array([[1, 2, 5, 6],
                    [3, 4, 7, 8],

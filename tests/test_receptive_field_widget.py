@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
 import numpy as np
 import pytest
 from cnn_course import data
-from cnn_course.receptive_field import input_mask, input_region, parse_layers, receptive_fields
+from cnn_course.receptive_field import (
+    STACK_EXAMPLES,
+    input_mask,
+    input_region,
+    parse_layers,
+    receptive_fields,
+)
 from cnn_course.widgets import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 from cnn_course.widgets.receptive_field import (
+    CUSTOM_STACK,
     PHOTO_CHOICES,
     PRESETS,
     ReceptiveFieldFrame,
     highlight_receptive_field,
     small_photo,
+    syntax_hint_html,
 )
 from PIL import Image
 
@@ -235,8 +244,54 @@ def test_widget_controls_change_the_picture_and_the_slider_ranges():
     assert len(seen) == 6
 
     explorer.stack_text.value = "c3 c3d2"
-    assert explorer.preset_dropdown.value is None  # no preset is this stack
+    assert explorer.preset_dropdown.value == CUSTOM_STACK  # no preset is this stack
     assert (explorer.layer_slider.value, explorer.layer_slider.max) == (2, 2)
+
+
+def test_preset_dropdown_never_goes_blank():
+    # A typed stack that is no preset shows "(your own stack)", not an empty dropdown; a
+    # preset typed by hand (other spacing or case) is recognised; choosing "(your own
+    # stack)" keeps what was typed.
+    explorer = receptive_field_explorer(photo="camera", stack="c5 p2")
+    assert explorer.preset_dropdown.value == CUSTOM_STACK
+    assert explorer.preset_dropdown.value in explorer.preset_dropdown.options
+    explorer.stack_text.value = "  C3   C3 "
+    assert explorer.preset_dropdown.value == "two 3×3 convs"
+    explorer.stack_text.value = "c3 c3 c3 c3"
+    assert explorer.preset_dropdown.value == CUSTOM_STACK
+    explorer.preset_dropdown.value = "one 7×7 conv"
+    assert explorer.stack_text.value == "c7"
+    caption = explorer.caption.value
+    explorer.preset_dropdown.value = CUSTOM_STACK  # nothing to fill in: the stack stays
+    assert explorer.stack_text.value == "c7" and explorer.caption.value == caption
+
+
+def test_syntax_hint_is_short_wrapping_html_with_every_rule():
+    explorer = receptive_field_explorer(photo="camera")
+    hint = explorer.syntax_hint
+    assert "cnn-course-hint" in hint._dom_classes and hint.layout.max_width
+    assert hint.value == syntax_hint_html()
+    for text, meaning in STACK_EXAMPLES:
+        assert f"<code>{text}</code> {html.escape(meaning)}" in hint.value
+        # Every example in the hint is a stack the explorer reads.
+        assert parse_layers(text)
+    # The hint's own example stack is read as it says.
+    assert [layer.describe() for layer in parse_layers("c3 c3 p2 c3d2")][-1] == "conv 3×3 dilation 2"
+
+
+def test_long_captions_wrap_instead_of_being_cut_off():
+    explorer = receptive_field_explorer(photo="coins", stack="c3 q9")
+    assert len(explorer.caption.value) > 200  # the error names the whole notation
+    style = explorer.children[0]
+    assert style.layout.display == "none"
+    assert ".cnn-course-caption" in style.value and "white-space: normal" in style.value
+    assert ".cnn-course-hint" in style.value
+
+
+def test_explorer_accepts_padding_in_any_case():
+    explorer = receptive_field_explorer(photo="camera", stack="c3s2", padding="SAME")
+    assert explorer.padding_dropdown.value == "same"
+    assert parse_caption(explorer.caption.value)["out_rows"] == "64"
 
 
 def test_widget_shows_a_bad_stack_in_the_caption_and_recovers():

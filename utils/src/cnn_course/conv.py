@@ -57,6 +57,17 @@ import numbers
 
 import numpy as np
 
+from ._geometry import (
+    PADDING_WORDS,
+    as_pair,
+    check_int,
+    check_word,
+    dilated_size,
+    is_int,
+    output_length,
+    padding_amounts,
+)
+
 __all__ = [
     "col2im",
     "conv2d",
@@ -71,7 +82,6 @@ __all__ = [
     "pad2d",
 ]
 
-_PADDING_WORDS = ("valid", "same", "full")
 _PAD_MODES = ("constant", "reflect", "symmetric", "edge")
 
 
@@ -97,36 +107,18 @@ def _as_array(value, name: str) -> np.ndarray:
     return array
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _pair(value, name: str, *, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as ``(rows, cols)``, each at least ``minimum``."""
-    if _is_int(value):
-        values = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
-        values = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{name} must be an int or a pair of ints (rows, cols), got {value!r}")
-    if min(values) < minimum:
-        need = "positive" if minimum == 1 else "zero or more"
-        raise ValueError(f"{name} must be {need}, got {value!r}")
-    return values
-
-
 def _check_padding(padding):
-    """``"valid"``/``"same"``/``"full"`` (lower case) or a ``(rows, cols)`` pair of ints >= 0."""
+    """``"valid"``/``"same"``/``"full"`` (any case) or a ``(rows, cols)`` pair of ints >= 0."""
     if isinstance(padding, str):
-        word = padding.lower()
-        if word not in _PADDING_WORDS:
+        try:
+            return check_word(padding, "padding", PADDING_WORDS)
+        except ValueError:
             raise ValueError(
                 f"unknown padding {padding!r}: use 'valid', 'same', 'full', "
                 "an int or a pair of ints (rows, cols)"
-            )
-        return word
+            ) from None
     try:
-        return _pair(padding, "padding", minimum=0)
+        return as_pair(padding, "padding", minimum=0)
     except TypeError:
         raise TypeError(
             f"padding must be 'valid', 'same', 'full', an int or a pair of ints (rows, cols), "
@@ -134,45 +126,28 @@ def _check_padding(padding):
         ) from None
 
 
-def _pad_amounts_1d(n: int, k_eff: int, stride: int, padding) -> tuple[int, int]:
-    """Zeros (before, after) along one axis of length ``n``; ``padding`` already checked."""
-    if padding == "valid":
-        return 0, 0
-    if padding == "full":
-        return k_eff - 1, k_eff - 1
-    if padding == "same":
-        out = -(-n // stride)  # ceil(n / stride)
-        total = max((out - 1) * stride + k_eff - n, 0)
-        return total // 2, total - total // 2  # the odd zero goes after (bottom/right), as in TF
-    return padding, padding
-
-
-def _effective(k: int, d: int) -> int:
-    return k + (k - 1) * (d - 1)
-
-
 class _Geometry:
     """Everything about how a kernel slides over an input of spatial shape (H, W)."""
 
     def __init__(self, in_hw, kernel_hw, stride, padding, dilation, *, what="kernel"):
         self.kh, self.kw = kernel_hw
-        self.sh, self.sw = _pair(stride, "stride", minimum=1)
-        self.dh, self.dw = _pair(dilation, "dilation", minimum=1)
+        self.sh, self.sw = as_pair(stride, "stride", minimum=1)
+        self.dh, self.dw = as_pair(dilation, "dilation", minimum=1)
         padding = _check_padding(padding)
-        self.keh, self.kew = _effective(self.kh, self.dh), _effective(self.kw, self.dw)
+        self.keh, self.kew = dilated_size(self.kh, self.dh), dilated_size(self.kw, self.dw)
         h, w = in_hw
         rows = padding[0] if isinstance(padding, tuple) else padding
         cols = padding[1] if isinstance(padding, tuple) else padding
-        self.pad_rows = _pad_amounts_1d(h, self.keh, self.sh, rows)
-        self.pad_cols = _pad_amounts_1d(w, self.kew, self.sw, cols)
+        self.pad_rows = padding_amounts(h, self.keh, self.sh, rows)
+        self.pad_cols = padding_amounts(w, self.kew, self.sw, cols)
         hp, wp = h + sum(self.pad_rows), w + sum(self.pad_cols)
         if self.keh > hp or self.kew > wp:
             dilated = (f" (dilated to {self.keh}×{self.kew})"
                        if (self.keh, self.kew) != (self.kh, self.kw) else "")
             padded = f" padded to {hp}×{wp}" if what == "kernel" else ""  # pooling never pads
             raise ValueError(f"{what} of {self.kh}×{self.kw}{dilated} does not fit in the {h}×{w} input{padded}")
-        self.out_h = (hp - self.keh) // self.sh + 1
-        self.out_w = (wp - self.kew) // self.sw + 1
+        self.out_h = output_length(h, self.keh, self.sh, *self.pad_rows)
+        self.out_w = output_length(w, self.kew, self.sw, *self.pad_cols)
 
     def pad(self, x4: np.ndarray) -> np.ndarray:
         """Zero-pad the spatial axes of an (N, H, W, C) array."""
@@ -266,15 +241,10 @@ def output_size(n, k, *, stride=1, padding="valid", dilation=1) -> int:
     >>> output_size(7, 3, stride=2, padding=1), output_size(7, 3, dilation=2)
     (4, 3)
     """
-    for value, name in ((n, "n"), (k, "k")):
-        if not _is_int(value):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
+    n, k = check_int(n, "n", minimum=1), check_int(k, "k", minimum=1)
     for value, name in ((stride, "stride"), (dilation, "dilation")):
-        if not _is_int(value):
-            raise TypeError(f"{name} must be an int (output_size works along one axis), got {value!r}")
-    if not (isinstance(padding, str) or _is_int(padding)):
+        check_int(value, name, hint=" (output_size works along one axis)")
+    if not (isinstance(padding, str) or is_int(padding)):
         raise TypeError(
             f"padding must be 'valid', 'same', 'full' or an int (output_size works along one axis), "
             f"got {padding!r}"
@@ -321,15 +291,14 @@ def pad2d(x, padding, *, mode="constant", value=0):
     x = _as_array(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"x must have shape (H, W), (H, W, C) or (N, H, W, C), got shape {x.shape}")
-    if mode not in _PAD_MODES:
-        raise ValueError(f"unknown padding mode {mode!r}: use one of {', '.join(map(repr, _PAD_MODES))}")
+    mode = check_word(mode, "padding mode", _PAD_MODES)
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
         isinstance(p, (tuple, list)) for p in padding
     ):
-        sides = tuple(_pair(p, "padding", minimum=0) for p in padding)
+        sides = tuple(as_pair(p, "padding", minimum=0) for p in padding)
     else:
         try:
-            rows, cols = _pair(padding, "padding", minimum=0)
+            rows, cols = as_pair(padding, "padding", minimum=0)
         except TypeError:
             raise TypeError(
                 "padding must be an int, a pair (rows, cols) or ((top, bottom), (left, right)), "
@@ -387,11 +356,7 @@ def im2col(x, kh, kw, *, stride=1, padding="valid", dilation=1):
     x = _as_array(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"x must have shape (H, W), (H, W, C) or (N, H, W, C), got shape {x.shape}")
-    for value, name in ((kh, "kh"), (kw, "kw")):
-        if not _is_int(value):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
+    kh, kw = check_int(kh, "kh", minimum=1), check_int(kw, "kw", minimum=1)
     x4 = x if x.ndim == 4 else x[None] if x.ndim == 3 else x[None, :, :, None]
     if 0 in x4.shape:
         raise ValueError(f"x must not be empty, got shape {x.shape}")
@@ -629,7 +594,7 @@ def conv_transpose2d(x, w, *, stride=1):
            [3, 4]])
     """
     x, w = _check_single_channel(x, w)
-    sh, sw = _pair(stride, "stride", minimum=1)
+    sh, sw = as_pair(stride, "stride", minimum=1)
     dtype = _result_dtype(x, w)
     x = x.astype(dtype, copy=False)
     (h, width), (kh, kw) = x.shape, w.shape
@@ -700,15 +665,11 @@ def col2im(patches, input_shape, kh, kw, *, stride=1, padding="valid", dilation=
     """
     patches = _as_array(patches, "patches")
     if not (isinstance(input_shape, (tuple, list)) and len(input_shape) in (2, 3, 4)
-            and all(_is_int(v) and v > 0 for v in input_shape)):
+            and all(is_int(v) and v > 0 for v in input_shape)):
         raise ValueError(
             f"input_shape must be (H, W), (H, W, C) or (N, H, W, C) with positive sizes, got {input_shape!r}"
         )
-    for value, name in ((kh, "kh"), (kw, "kw")):
-        if not _is_int(value):
-            raise TypeError(f"{name} must be an int, got {value!r}")
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
+    kh, kw = check_int(kh, "kh", minimum=1), check_int(kw, "kw", minimum=1)
     shape = tuple(int(v) for v in input_shape)
     shape4 = shape if len(shape) == 4 else (1, *shape) if len(shape) == 3 else (1, *shape, 1)
     g = _Geometry(shape4[1:3], (kh, kw), stride, padding, dilation)

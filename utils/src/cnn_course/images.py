@@ -1,4 +1,4 @@
-"""Small helpers for single images: validation, Gaussian blur, sharpness, PNG bytes.
+"""Small helpers for single images: validation, colour and size, Gaussian blur, sharpness, PNG bytes.
 
 The course's convention (the same as scikit-image's) is that an image is either
 
@@ -8,7 +8,11 @@ The course's convention (the same as scikit-image's) is that an image is either
 shaped ``(H, W)`` (grayscale) or ``(H, W, C)`` with ``C`` = 1, 3 (RGB) or 4 (RGBA).
 Functions that compute something return float64 images in [0, 1], so no precision
 is lost to rounding between steps; :func:`to_png_bytes` turns either kind into a
-picture for display.
+picture for display. A float image with values outside [0, 1] (for instance 0..255
+floats) is refused rather than guessed at.
+
+Preparing a photo for a widget or a model is done here, once: :func:`to_grayscale`,
+:func:`to_rgb` and :func:`shrink` (skimage's ``rgb2gray`` and ``downscale_local_mean``).
 
 Examples
 --------
@@ -28,9 +32,21 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_float_image", "check_image", "check_sigma", "gaussian_blur", "sharpness", "to_png_bytes"]
+__all__ = [
+    "as_float_image",
+    "check_image",
+    "check_sigma",
+    "gaussian_blur",
+    "sharpness",
+    "shrink",
+    "to_grayscale",
+    "to_png_bytes",
+    "to_rgb",
+]
 
 _CHANNEL_COUNTS = (1, 3, 4)
+# Filtering can leave float values a hair outside [0, 1]; more than this is a wrong scale.
+_ROUND_OFF = 1e-6
 
 
 def check_image(image, name: str = "image") -> np.ndarray:
@@ -83,17 +99,36 @@ def check_image(image, name: str = "image") -> np.ndarray:
 def as_float_image(image) -> np.ndarray:
     """Convert an image to float64 with values in [0, 1].
 
-    ``uint8`` values are divided by 255, ``uint16`` by 65535; float images are
-    returned as float64 unchanged (they are assumed to be in [0, 1] already).
+    ``uint8`` values are divided by 255, ``uint16`` by 65535; float images must already
+    be in [0, 1] and are returned as float64 (round-off of up to 1e-6 outside is clipped).
+
+    Raises
+    ------
+    ValueError
+        If a float image has values outside [0, 1], e.g. 0..255 stored as floats: say
+        what the values mean by converting first (``image.astype(np.uint8)`` or
+        ``image / 255``).
+    TypeError
+        For integer types other than uint8 and uint16 (their range is ambiguous).
 
     Examples
     --------
     >>> as_float_image(np.array([[0, 255]], np.uint8))
     array([[0., 1.]])
+    >>> as_float_image(np.array([[0.0, 200.0]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: float images must have values in [0, 1], got 0..200; for 0..255 values use image.astype(np.uint8) or image / 255
     """
     array = check_image(image)
     if np.issubdtype(array.dtype, np.floating):
-        return array.astype(np.float64)
+        low, high = float(array.min()), float(array.max())
+        if low < -_ROUND_OFF or high > 1 + _ROUND_OFF:
+            raise ValueError(
+                f"float images must have values in [0, 1], got {low:.3g}..{high:.3g}; "
+                "for 0..255 values use image.astype(np.uint8) or image / 255"
+            )
+        return np.clip(array.astype(np.float64), 0.0, 1.0)
     if array.dtype == np.uint8:
         return array / 255.0
     if array.dtype == np.uint16:
@@ -102,6 +137,85 @@ def as_float_image(image) -> np.ndarray:
         f"integer images must be uint8 or uint16, got {array.dtype}; "
         "convert yourself, e.g. image.astype(float) / image.max()"
     )
+
+
+def to_rgb(image) -> np.ndarray:
+    """A float64 ``(H, W, 3)`` RGB copy in [0, 1]: grey is repeated in all three channels, alpha dropped.
+
+    Examples
+    --------
+    >>> to_rgb(np.array([[0, 255]], np.uint8))[0, 1]
+    array([1., 1., 1.])
+    """
+    pixels = as_float_image(image)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return pixels[:, :, :3]  # RGB, or RGBA without its alpha channel
+
+
+def to_grayscale(image) -> np.ndarray:
+    """A float64 ``(H, W)`` grayscale copy in [0, 1] (alpha dropped).
+
+    Colour images are converted with ``skimage.color.rgb2gray``: the weighted sum
+    ``0.2125 R + 0.7154 G + 0.0721 B``, scikit-image's rounding of the ITU-R BT.709 luma
+    weights (0.2126, 0.7152, 0.0722): green looks brightest to the eye, blue darkest.
+
+    Examples
+    --------
+    >>> to_grayscale(np.array([[[255, 0, 0], [0, 255, 0]]], np.uint8)).round(4)
+    array([[0.2125, 0.7154]])
+    """
+    pixels = as_float_image(image)
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.shape[2] == 1:
+        return pixels[:, :, 0]
+    from skimage.color import rgb2gray
+
+    return rgb2gray(pixels[:, :, :3])
+
+
+def shrink(image, max_side: int) -> np.ndarray:
+    """Shrink an image by the smallest whole factor that makes both sides at most ``max_side``.
+
+    Each new pixel is the mean of a ``factor × factor`` block (``skimage.transform.
+    downscale_local_mean``), so pixels stay square and nothing is blurred across blocks;
+    rows and columns left over at the bottom/right (fewer than ``factor``) are dropped.
+    An image that already fits is returned as float64 unchanged.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(H, W)`` or ``(H, W, C)`` image (uint8, uint16 or float in [0, 1]).
+    max_side : int
+        Largest allowed height or width, at least 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 in [0, 1], ``(H // factor, W // factor[, C])``.
+
+    Examples
+    --------
+    >>> shrink(np.zeros((512, 300)), 256).shape
+    (256, 150)
+    >>> shrink(np.arange(16, dtype=float).reshape(4, 4) / 15, 2) * 15
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    if isinstance(max_side, bool) or not isinstance(max_side, numbers.Integral) or max_side < 1:
+        raise ValueError(f"max_side must be a positive int, got {max_side!r}")
+    pixels = as_float_image(image)
+    factor = math.ceil(max(pixels.shape[:2]) / max_side)
+    if factor <= 1:
+        return pixels
+    from skimage.transform import downscale_local_mean
+
+    height, width = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    blocks = (factor, factor) + (1,) * (pixels.ndim - 2)
+    return downscale_local_mean(pixels[:height, :width], blocks)
 
 
 def check_sigma(sigma) -> float:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import _as_array, _Geometry, _pair, _patches, _scatter_patches
+from ._geometry import as_pair, check_word
+from .conv import _as_array, _Geometry, _patches, _scatter_patches
 
 __all__ = ["pool2d", "pool2d_backward"]
 
@@ -73,7 +74,7 @@ def pool2d(x, size=2, stride=None, mode="max"):
     >>> pool2d(np.zeros((8, 28, 28, 16)), 2).shape
     (8, 14, 14, 16)
     """
-    array, x4, geometry = _pooling_setup(x, size, stride, mode)
+    array, x4, geometry, mode = _pooling_setup(x, size, stride, mode)
     per_channel = _windows(x4, geometry)
     reduce = {"max": np.max, "avg": np.mean, "min": np.min}[mode]
     pooled = reduce(per_channel, axis=3)
@@ -81,7 +82,7 @@ def pool2d(x, size=2, stride=None, mode="max"):
 
 
 def _pooling_setup(x, size, stride, mode):
-    """Check pooling arguments; return x as an array, as (N, H, W, C), and the window geometry."""
+    """Check pooling arguments; return x as an array, as (N, H, W, C), the window geometry and the mode."""
     array = _as_array(x, "x")
     if array.ndim not in (2, 3, 4):
         raise ValueError(
@@ -89,13 +90,12 @@ def _pooling_setup(x, size, stride, mode):
         )
     if 0 in array.shape:
         raise ValueError(f"x must not be empty, got shape {array.shape}")
-    if mode not in _MODES:
-        raise ValueError(f"unknown pooling mode {mode!r}: use 'max', 'avg' or 'min'")
-    window = _pair(size, "size", minimum=1)
-    step = window if stride is None else _pair(stride, "stride", minimum=1)
+    mode = check_word(mode, "pooling mode", _MODES)
+    window = as_pair(size, "size", minimum=1)
+    step = window if stride is None else as_pair(stride, "stride", minimum=1)
     x4 = array if array.ndim == 4 else array[None] if array.ndim == 3 else array[None, :, :, None]
     geometry = _Geometry(x4.shape[1:3], window, step, "valid", 1, what="pooling window")
-    return array, x4, geometry
+    return array, x4, geometry, mode
 
 
 def _windows(x4: np.ndarray, geometry) -> np.ndarray:
@@ -163,7 +163,7 @@ def pool2d_backward(x, grad_out, size=2, stride=None, mode="max"):
            [3., 3., 4., 4.],
            [3., 3., 4., 4.]])
     """
-    array, x4, geometry = _pooling_setup(x, size, stride, mode)
+    array, x4, geometry, mode = _pooling_setup(x, size, stride, mode)
     grad_out = _as_array(grad_out, "grad_out")
     out_shape4 = (x4.shape[0], geometry.out_h, geometry.out_w, x4.shape[3])
     expected = _unbatch(np.empty(out_shape4, dtype=np.uint8), array.ndim).shape

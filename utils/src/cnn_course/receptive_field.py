@@ -40,17 +40,20 @@ Examples
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._geometry import as_pair, check_word, dilated_size, is_int, output_length, same_padding
+
 __all__ = [
     "Layer",
     "LayerGeometry",
     "ReceptiveFieldTable",
+    "STACK_EXAMPLES",
+    "STACK_SYNTAX",
     "conv",
     "input_mask",
     "input_region",
@@ -65,23 +68,6 @@ PADDINGS = ("valid", "same")
 
 
 # ----------------------------------------------------------------------------- layers
-
-
-def _pair(value, what: str, *, minimum: int) -> tuple[int, int]:
-    """``value`` (an int, or a pair for (rows, columns)) as a pair of ints >= ``minimum``."""
-
-    def is_int(x):
-        return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-    if is_int(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise TypeError(f"{what} must be an int or a pair of ints (rows, columns), got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, got {value!r}")
-    return pair
 
 
 def _times(pair) -> str:
@@ -137,24 +123,26 @@ class Layer:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be 'conv' or 'pool', got {self.kind!r}")
         # Frozen dataclass: normalise the fields once, here, so the rest of the code sees pairs.
-        object.__setattr__(self, "kernel", _pair(self.kernel, "kernel size", minimum=1))
-        object.__setattr__(self, "stride", _pair(self.stride, "stride", minimum=1))
-        object.__setattr__(self, "dilation", _pair(self.dilation, "dilation", minimum=1))
+        object.__setattr__(self, "kernel", as_pair(self.kernel, "kernel size", minimum=1))
+        object.__setattr__(self, "stride", as_pair(self.stride, "stride", minimum=1))
+        object.__setattr__(self, "dilation", as_pair(self.dilation, "dilation", minimum=1))
         if self.kind == "pool" and self.dilation != (1, 1):
             raise ValueError(f"pooling layers have no dilation, got dilation {self.dilation}")
         if isinstance(self.padding, str):
-            if self.padding.lower() not in PADDINGS:
+            try:
+                padding = check_word(self.padding, "padding", PADDINGS)
+            except ValueError:
                 raise ValueError(
                     f"padding must be 'valid', 'same' or a number of pixels, got {self.padding!r}"
-                )
-            object.__setattr__(self, "padding", self.padding.lower())
+                ) from None
+            object.__setattr__(self, "padding", padding)
         else:
-            object.__setattr__(self, "padding", _pair(self.padding, "padding", minimum=0))
+            object.__setattr__(self, "padding", as_pair(self.padding, "padding", minimum=0))
 
     @property
     def effective_kernel(self) -> tuple[int, int]:
         """Span of the (dilated) kernel, ``k + (k - 1)(d - 1)``, per axis."""
-        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation, strict=True))
+        return tuple(dilated_size(k, d) for k, d in zip(self.kernel, self.dilation, strict=True))
 
     def describe(self) -> str:
         """A short label such as ``"conv 3×3 stride 2 same"``."""
@@ -197,10 +185,18 @@ _TOKEN = re.compile(
     rf"(?P<kind>[cp])(?P<kernel>{_SIZE})(?:s(?P<stride>{_SIZE}))?(?:d(?P<dilation>{_SIZE}))?"
     r"(?P<padding>same|valid)?"
 )
-STACK_SYNTAX = (
-    "write layers separated by spaces, e.g. 'c3 c3 p2 c3d2': c3 = 3×3 conv, c3s2 = stride 2, "
-    "c3d2 = dilation 2, c3x5 = 3×5 kernel, p2 = 2×2 pooling with stride 2, p3s1 = 3×3 pooling "
-    "with stride 1; add 'same' for same padding (c3same)"
+# The short notation, one example per rule: (text, what it means).
+STACK_EXAMPLES = (
+    ("c3", "3×3 conv"),
+    ("c3s2", "stride 2"),
+    ("c3d2", "dilation 2"),
+    ("c3x5", "3×5 kernel"),
+    ("p2", "2×2 pooling with stride 2"),
+    ("p3s1", "3×3 pooling with stride 1"),
+    ("c3same", "'same' padding"),
+)
+STACK_SYNTAX = "write layers separated by spaces, e.g. 'c3 c3 p2 c3d2': " + ", ".join(
+    f"{text} = {meaning}" for text, meaning in STACK_EXAMPLES
 )
 
 
@@ -278,7 +274,7 @@ def _as_layers(layers) -> list[Layer]:
 
 def _spatial_shape(input_shape) -> tuple[int, int]:
     """(H, W) from an int, (H, W) or (H, W, C)."""
-    if isinstance(input_shape, numbers.Integral) and not isinstance(input_shape, bool):
+    if is_int(input_shape):
         shape = (int(input_shape), int(input_shape))
     else:
         try:
@@ -290,7 +286,7 @@ def _spatial_shape(input_shape) -> tuple[int, int]:
         if len(shape) != 2:
             raise ValueError(f"input_shape must be (height, width) or (height, width, channels), "
                              f"got {input_shape!r}")
-    return _pair(shape, "input height and width", minimum=1)
+    return as_pair(shape, "input height and width", minimum=1)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -354,6 +350,7 @@ class LayerGeometry:
 
 
 def _padding_before(padding, n_in: int | None, k_eff: int, stride: int) -> int | None:
+    """Zeros added before (above/left of) the layer's input; None if that needs the unknown n_in."""
     if padding == "valid":
         return 0
     if padding != "same":
@@ -362,16 +359,14 @@ def _padding_before(padding, n_in: int | None, k_eff: int, stride: int) -> int |
         return (k_eff - 1) // 2
     if n_in is None:
         return None
-    # TensorFlow's rule: pad just enough for ceil(n / s) outputs, the odd pixel at the end.
-    n_out = -(-n_in // stride)
-    return max((n_out - 1) * stride + k_eff - n_in, 0) // 2
+    return same_padding(n_in, k_eff, stride)[0]
 
 
 def _output_size(padding, n_in: int, k_eff: int, stride: int) -> int:
     if padding == "same":
-        return -(-n_in // stride)
+        return output_length(n_in, k_eff, stride, *same_padding(n_in, k_eff, stride))
     pad = 0 if padding == "valid" else padding
-    return (n_in + 2 * pad - k_eff) // stride + 1
+    return output_length(n_in, k_eff, stride, pad, pad)
 
 
 class ReceptiveFieldTable(Sequence):
@@ -487,10 +482,15 @@ def _unit_geometry(layers, out_row, out_col, input_shape):
     layers = _as_layers(layers)
     if not layers:
         raise ValueError("the stack has no layers")
+    if input_shape is None:
+        raise TypeError(
+            "input_shape is needed to find which pixels a unit sees (the fields near the border are "
+            "clipped to the image): pass the image's (height, width), e.g. input_shape=(28, 28)"
+        )
     table = receptive_fields(layers, input_shape)
     last = table[-1]
     for name, unit, n in (("out_row", out_row, last.output_size[0]), ("out_col", out_col, last.output_size[1])):
-        if not isinstance(unit, numbers.Integral) or isinstance(unit, bool):
+        if not is_int(unit):
             raise TypeError(f"{name} must be an int, got {unit!r}")
         if not 0 <= unit < n:
             raise ValueError(

@@ -55,18 +55,16 @@ True
 
 # One module per widget; each adds one import line here.
 from .blur import BlurExplorer, blur_explorer, blur_view
-from .convolution import (
-    ConvolutionExplorer,
+from .convolution import ConvolutionExplorer, convolution_explorer, convolution_view
+from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
+from .frame import Frame, FrameWidget, figure_png
+from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
+from .sliding_window import (
     SlidingWindowStepper,
-    convolution_explorer,
-    convolution_view,
     sliding_window_step,
     sliding_window_stepper,
     sliding_window_view,
 )
-from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
-from .frame import Frame, FrameWidget, figure_png
-from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 
 __all__ = [
     "BlurExplorer",

@@ -9,6 +9,22 @@ import ipywidgets
 
 __all__ = ["Frame", "FrameWidget", "figure_png"]
 
+# ipywidgets draws a Label on one line and cuts what does not fit ("…"). Captions can be
+# long (an error message that says how to fix it, a sum of nine products), so ours wrap
+# at the width of the notebook instead. A <style> element inside an (invisible) HTML widget
+# is the one way to style a widget class from Python that JupyterLab, Notebook 7 and
+# VS Code all honour; the class names keep it from touching anything else.
+WRAPPING_STYLE = """<style>
+.cnn-course-caption, .cnn-course-hint {
+  white-space: normal !important;
+  overflow: visible !important;
+  text-overflow: clip !important;
+  height: auto !important;
+  line-height: 1.4 !important;
+  overflow-wrap: anywhere;
+}
+</style>"""
+
 
 def figure_png(fig, *, dpi: int = 80) -> bytes:
     """PNG bytes of a matplotlib figure, for a :class:`Frame` (the figure is left open).
@@ -46,7 +62,9 @@ class FrameWidget(ipywidgets.VBox):
     Subclasses create their controls, call ``super().__init__(control_rows, css_class=...)``
     and show each new :class:`Frame` with :meth:`show`. The container, picture and caption
     get the CSS classes ``css_class``, ``cnn-course-picture`` and ``cnn-course-caption``,
-    stable handles for the browser tests (and for custom styling).
+    stable handles for the browser tests (and for custom styling). The caption, and any
+    control with the class ``cnn-course-hint``, wraps onto several lines when it is long
+    (:data:`WRAPPING_STYLE`).
 
     Examples
     --------
@@ -59,9 +77,10 @@ class FrameWidget(ipywidgets.VBox):
     def __init__(self, control_rows, *, css_class: str):
         self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
         self.caption = ipywidgets.Label()
+        style = ipywidgets.HTML(WRAPPING_STYLE, layout=ipywidgets.Layout(display="none"))
         # Left-aligned children keep a picture at its own size (1 image pixel = 1 screen
         # pixel, so sizes in pixels mean what they say) instead of stretching it.
-        super().__init__(children=[*control_rows, self.picture, self.caption],
+        super().__init__(children=[style, *control_rows, self.picture, self.caption],
                          layout=ipywidgets.Layout(align_items="flex-start"))
         self.add_class(css_class)
         self.picture.add_class("cnn-course-picture")

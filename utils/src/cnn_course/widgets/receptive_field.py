@@ -7,16 +7,17 @@ the layer and the unit; the photo is shown with the unit's receptive field lit u
 
 from __future__ import annotations
 
-import math
+import html
 from dataclasses import dataclass
 
 import ipywidgets
 import numpy as np
 
 from .. import data
-from ..images import as_float_image, check_image, to_png_bytes
+from .._geometry import check_word, is_int
+from ..images import check_image, shrink, to_png_bytes, to_rgb
 from ..receptive_field import (
-    STACK_SYNTAX,
+    STACK_EXAMPLES,
     ReceptiveFieldTable,
     input_mask,
     input_region,
@@ -26,6 +27,7 @@ from ..receptive_field import (
 from .frame import Frame, FrameWidget
 
 __all__ = [
+    "CUSTOM_STACK",
     "PRESETS",
     "ReceptiveFieldExplorer",
     "ReceptiveFieldFrame",
@@ -33,6 +35,7 @@ __all__ = [
     "receptive_field_explorer",
     "receptive_field_view",
     "small_photo",
+    "syntax_hint_html",
 ]
 
 # Stacks worth comparing: depth vs. kernel size, strides and pooling, dilation, real stems.
@@ -54,6 +57,8 @@ DEFAULT_MAX_SIDE = 128
 # Each image pixel is drawn as a SCALE x SCALE block, so single pixels stay visible.
 DEFAULT_SCALE = 4
 _OWN_IMAGE = "(your image)"
+# What the preset dropdown shows while the typed stack is none of the presets.
+CUSTOM_STACK = "(your own stack)"
 _DIM = 0.3  # brightness of the pixels the unit does not see
 _HOLE_TINT = np.array([0.25, 0.35, 0.8])  # field pixels skipped by dilation or stride
 _OUTLINE = np.array([255, 140, 0], dtype=np.uint8)  # the field's box
@@ -65,8 +70,9 @@ _OUTLINE = np.array([255, 140, 0], dtype=np.uint8)  # the field's box
 def small_photo(image, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
     """An RGB uint8 copy of ``image`` shrunk to at most ``max_side`` pixels per side.
 
-    The image is shrunk by the smallest integer factor that fits, each new pixel
-    being the mean of a block, so pixels stay square and the picture stays sharp.
+    :func:`cnn_course.images.to_rgb` then :func:`cnn_course.images.shrink`: the image is
+    shrunk by the smallest whole factor that fits, each new pixel being the mean of a
+    block, so pixels stay square and the picture stays sharp.
 
     Parameters
     ----------
@@ -83,22 +89,7 @@ def small_photo(image, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
     """
     if isinstance(image, str):
         image = data.load_photo(image)
-    photo = as_float_image(check_image(image))
-    if photo.ndim == 3:
-        if photo.shape[2] == 1:
-            photo = photo[..., 0]
-        else:
-            photo = photo[..., :3]  # drop an alpha channel
-    if photo.ndim == 2:
-        photo = np.repeat(photo[..., None], 3, axis=2)
-    if not isinstance(max_side, int) or max_side < 1:
-        raise ValueError(f"max_side must be a positive int, got {max_side!r}")
-    factor = math.ceil(max(photo.shape[:2]) / max_side)
-    if factor > 1:
-        height, width = (photo.shape[0] // factor) * factor, (photo.shape[1] // factor) * factor
-        blocks = photo[:height, :width].reshape(height // factor, factor, width // factor, factor, 3)
-        photo = blocks.mean(axis=(1, 3))
-    return np.round(photo * 255).astype(np.uint8)
+    return np.round(shrink(to_rgb(image), max_side) * 255).astype(np.uint8)
 
 
 def _check_drawable(image, scale) -> np.ndarray:
@@ -106,7 +97,7 @@ def _check_drawable(image, scale) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image must be RGB uint8 of shape (H, W, 3) (see small_photo), "
                          f"got {image.dtype} {image.shape}")
-    if not isinstance(scale, int) or scale < 1:
+    if not is_int(scale) or scale < 1:
         raise ValueError(f"scale must be a positive int, got {scale!r}")
     return image
 
@@ -159,6 +150,25 @@ def highlight_receptive_field(image, layers, row: int, col: int, *, scale: int =
     picture[top, left:right + 1] = picture[bottom, left:right + 1] = _OUTLINE
     picture[top:bottom + 1, left] = picture[top:bottom + 1, right] = _OUTLINE
     return picture, mask
+
+
+def _preset_of(stack: str) -> str:
+    """The name of the preset whose text is ``stack`` (spacing and case aside), else :data:`CUSTOM_STACK`."""
+    words = " ".join(str(stack).lower().split())
+    return next((name for name, text in PRESETS.items() if text == words), CUSTOM_STACK)
+
+
+def syntax_hint_html() -> str:
+    """How to write a stack, as short HTML that wraps: one example per rule of the notation.
+
+    Examples
+    --------
+    >>> syntax_hint_html()[:60]
+    'Layers separated by spaces, e.g. <code>c3 c3 p2 c3d2</code>:'
+    """
+    rules = " · ".join(f"<code>{html.escape(text)}</code> {html.escape(meaning)}"
+                       for text, meaning in STACK_EXAMPLES)
+    return f"Layers separated by spaces, e.g. <code>c3 c3 p2 c3d2</code>: {rules}"
 
 
 def _jump_text(jump) -> str:
@@ -270,9 +280,12 @@ class ReceptiveFieldExplorer(FrameWidget):
     Attributes
     ----------
     preset_dropdown : ipywidgets.Dropdown
-        Ready-made stacks (:data:`PRESETS`); choosing one fills in ``stack_text``.
+        Ready-made stacks (:data:`PRESETS`); choosing one fills in ``stack_text``. It
+        shows :data:`CUSTOM_STACK` while the typed stack is none of them.
     stack_text : ipywidgets.Text
         The stack as text, e.g. ``"c3 c3 p2 c3d2"``; applied on Enter.
+    syntax_hint : ipywidgets.HTML
+        How to write a stack, one short example per rule; wraps with the page width.
     padding_dropdown : ipywidgets.Dropdown
         "valid" or "same": the padding of layers whose text does not say.
     layer_slider : ipywidgets.IntSlider
@@ -292,9 +305,11 @@ class ReceptiveFieldExplorer(FrameWidget):
                  padding: str = "valid", max_side: int = DEFAULT_MAX_SIDE, scale: int = DEFAULT_SCALE):
         if photo not in data.PHOTOS:
             raise ValueError(f"unknown photo {photo!r}; choose one of: {', '.join(data.PHOTOS)}")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-        if not isinstance(scale, int) or scale < 1:
+        try:
+            padding = check_word(padding, "padding", ("valid", "same"))
+        except (TypeError, ValueError):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}") from None
+        if not is_int(scale) or scale < 1:
             raise ValueError(f"scale must be a positive int, got {scale!r}")
         self._max_side, self._scale = max_side, scale
         self._photos: dict[str, np.ndarray] = {}
@@ -303,8 +318,8 @@ class ReceptiveFieldExplorer(FrameWidget):
             self._photos[_OWN_IMAGE] = small_photo(image, max_side)
             photo_options, photo = [_OWN_IMAGE, *photo_options], _OWN_IMAGE
 
-        preset = next((name for name, text in PRESETS.items() if text == stack), None)
-        self.preset_dropdown = ipywidgets.Dropdown(options=list(PRESETS), value=preset, description="preset")
+        self.preset_dropdown = ipywidgets.Dropdown(options=[*PRESETS, CUSTOM_STACK], value=_preset_of(stack),
+                                                   description="preset")
         self.stack_text = ipywidgets.Text(
             value=stack, description="layers", placeholder="e.g. c3 c3 p2 c3d2",
             continuous_update=False,  # apply on Enter, not after every key
@@ -315,7 +330,9 @@ class ReceptiveFieldExplorer(FrameWidget):
         self.layer_slider = ipywidgets.IntSlider(value=1, min=1, max=1, description="layer")
         self.row_slider = ipywidgets.IntSlider(value=0, min=0, max=0, description="unit row")
         self.col_slider = ipywidgets.IntSlider(value=0, min=0, max=0, description="unit col")
-        self.syntax_hint = ipywidgets.Label(value=STACK_SYNTAX[0].upper() + STACK_SYNTAX[1:])
+        self.syntax_hint = ipywidgets.HTML(value=syntax_hint_html(),
+                                           layout=ipywidgets.Layout(max_width="48em"))
+        self.syntax_hint.add_class("cnn-course-hint")
         super().__init__(
             [
                 ipywidgets.HBox([self.preset_dropdown, self.stack_text, self.padding_dropdown]),
@@ -345,7 +362,8 @@ class ReceptiveFieldExplorer(FrameWidget):
         return self._photos[name]
 
     def _preset_chosen(self, change) -> None:
-        if change["new"] is not None:
+        # Choosing "(your own stack)" keeps the text as it is: there is nothing to fill in.
+        if change["new"] in PRESETS:
             self.stack_text.value = PRESETS[change["new"]]
 
     def _stack_changed(self, change, *, last_layer: bool = False) -> None:
@@ -355,8 +373,7 @@ class ReceptiveFieldExplorer(FrameWidget):
         self._adjusting = True
         try:
             if change is not None and change["owner"] is self.stack_text:
-                matching = [name for name, text in PRESETS.items() if text == change["new"].strip()]
-                self.preset_dropdown.value = matching[0] if matching else None
+                self.preset_dropdown.value = _preset_of(change["new"])
                 last_layer = True
             try:
                 layers = parse_layers(self.stack_text.value, padding=self.padding_dropdown.value)
