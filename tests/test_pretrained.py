@@ -8,7 +8,9 @@ second run loads the cached conversion.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -139,6 +141,100 @@ def test_legacy_reader_rejects_truncated_and_foreign_files(tmp_path):
     not_torch.write_bytes(pickle.dumps({"a": 1}, protocol=2))
     with pytest.raises(ValueError, match="not a legacy"):
         read_legacy_torch_checkpoint(not_torch)
+
+
+class _TorchName:
+    """Stands for a torch global (a function or class) in a hand-made checkpoint."""
+
+    def __init__(self, module: str, name: str):
+        self.opcode = pickle.GLOBAL + f"{module}\n{name}\n".encode()
+
+    def __call__(self, *args):  # pickle insists that a reduce function is callable
+        raise AssertionError("only ever written into a file")
+
+
+_REBUILD_TENSOR = _TorchName("torch._utils", "_rebuild_tensor_v2")
+_FLOAT_STORAGE = _TorchName("torch", "FloatStorage")
+
+
+class _LegacyCheckpointWriter(pickle._Pickler):
+    """Writes the main pickle of a legacy torch checkpoint without torch (for hand-made test files).
+
+    Storages become persistent ids, and the torch names a checkpoint uses are written as
+    plain GLOBAL opcodes (the pure-Python pickler lets us do that without importing torch).
+    """
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            return ("storage", _FLOAT_STORAGE, obj.key, "cpu", obj.data.size)
+        return None
+
+    def save(self, obj, save_persistent_id=True):
+        if isinstance(obj, _TorchName):
+            self.write(obj.opcode)
+            return
+        super().save(obj, save_persistent_id)
+
+
+class _Storage:
+    def __init__(self, key, data):
+        self.key, self.data = key, np.asarray(data, np.float32)
+
+
+class _Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
+
+    def __reduce__(self):
+        return (_REBUILD_TENSOR, self.args)
+
+
+def _write_legacy_checkpoint(path, tensors: dict, storages: list):
+    """A legacy (pre-1.6) torch checkpoint holding ``tensors`` (name -> _Tensor) over ``storages``."""
+    main = io.BytesIO()
+    _LegacyCheckpointWriter(main, protocol=2).dump(collections.OrderedDict(tensors))
+    parts = [pickle.dumps(LEGACY_MAGIC_NUMBER, protocol=2), pickle.dumps(1001, protocol=2),
+             pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2),
+             main.getvalue(), pickle.dumps([storage.key for storage in storages], protocol=2)]
+    for storage in storages:
+        parts += [storage.data.size.to_bytes(8, "little", signed=True), storage.data.astype("<f4").tobytes()]
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_legacy_reader_reads_views_of_a_hand_made_checkpoint(tmp_path):
+    storage = _Storage("0", np.arange(12))
+    checkpoint = _write_legacy_checkpoint(tmp_path / "views.pth", {
+        "matrix": _Tensor(storage, 0, (3, 4), (4, 1)),
+        "transposed": _Tensor(storage, 0, (4, 3), (1, 4)),
+        "last_row": _Tensor(storage, 8, (4,), (1,)),
+        "scalar": _Tensor(storage, 5, (), ()),
+    }, [storage])
+    state = read_legacy_torch_checkpoint(checkpoint)
+    np.testing.assert_array_equal(state["matrix"], np.arange(12).reshape(3, 4))
+    np.testing.assert_array_equal(state["transposed"], np.arange(12).reshape(3, 4).T)
+    np.testing.assert_array_equal(state["last_row"], [8, 9, 10, 11])
+    assert state["scalar"].shape == () and float(state["scalar"]) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "size", "stride", "message"),
+    [
+        (0, (4,), (-1,), "negative or non-integer stride"),  # would read 3 values before the storage
+        (3, (2, 2), (2, -3), "negative or non-integer stride"),
+        (-2, (2,), (1,), "negative or non-integer offset"),
+        (0, (-1,), (1,), "negative or non-integer size"),
+        (0, (13,), (1,), "runs past the end"),
+        (6, (3, 3), (3, 1), "runs past the end"),
+        (0, (2, 2), (1,), "2 sizes but 1 strides"),
+    ],
+)
+def test_legacy_reader_refuses_views_outside_their_storage(tmp_path, offset, size, stride, message):
+    storage = _Storage("0", np.arange(12))
+    checkpoint = _write_legacy_checkpoint(tmp_path / "bad.pth", {"w": _Tensor(storage, offset, size, stride)},
+                                          [storage])
+    with pytest.raises(ValueError, match=message):
+        read_legacy_torch_checkpoint(checkpoint)
 
 
 class _RunsACommand:

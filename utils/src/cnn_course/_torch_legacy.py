@@ -121,12 +121,27 @@ def _load_plain_pickle(stream) -> object:
 
 
 def _materialise(tensor: _TensorRef) -> np.ndarray:
+    if not isinstance(tensor.storage, _StorageRef) or tensor.storage.data is None:
+        raise ValueError("a tensor refers to something that is not one of the file's storages")
     data = tensor.storage.data
     itemsize = data.dtype.itemsize
+    # A hostile or damaged file could describe a view that reads outside its storage;
+    # as_strided would then read arbitrary memory. Torch itself never writes negative
+    # sizes, strides or offsets, so anything but counts >= 0 is refused.
+    fields = (("offset", (tensor.offset,)), ("size", tensor.shape), ("stride", tensor.strides))
+    for what, values in fields:
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise ValueError(
+                f"tensor view of storage {tensor.storage.key} has a negative or non-integer {what} "
+                f"({values}): not a valid checkpoint"
+            )
+    if len(tensor.shape) != len(tensor.strides):
+        raise ValueError(f"tensor view of storage {tensor.storage.key} has {len(tensor.shape)} sizes "
+                         f"but {len(tensor.strides)} strides: not a valid checkpoint")
     if any(n == 0 for n in tensor.shape):
         return np.zeros(tensor.shape, data.dtype.newbyteorder("="))
     needed = tensor.offset + sum((n - 1) * s for n, s in zip(tensor.shape, tensor.strides, strict=True)) + 1
-    if tensor.offset < 0 or needed > data.size:
+    if needed > data.size:
         raise ValueError(f"tensor view runs past the end of storage {tensor.storage.key}")
     if tensor.shape == ():
         # A 0-d tensor (e.g. BatchNorm's num_batches_tracked); as_strided would ignore shape ().
