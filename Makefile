@@ -9,17 +9,31 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cnn-course-installed
 PYTEST_ARGS ?=
+# Extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port=8890"
+# (tests/test_browser.py starts the course's server through this target).
+LAB_ARGS ?=
+# Unit tests only: what `make test-fast` leaves out (markers in pytest.ini).
+SLOW_MARKERS := not notebook and not nbgrader and not browser
+# How git cleans notebooks (see the git-filter target): --keep-id keeps the
+# committed cell ids, which nbstripout would otherwise renumber; the extra keys
+# are what JupyterLab adds when it saves (kernel details, collapsed cells).
+NBSTRIPOUT := "$(abspath $(BIN))/python" -m nbstripout --keep-id
+NBSTRIPOUT_EXTRA_KEYS := metadata.language_info.codemirror_mode metadata.language_info.file_extension \
+	metadata.language_info.mimetype metadata.language_info.nbconvert_exporter \
+	metadata.language_info.pygments_lexer metadata.language_info.version \
+	cell.metadata.jupyter cell.metadata.jp-MarkdownHeadingCollapsed
 
-.PHONY: setup lab test lint release system-deps clean help
+.PHONY: setup git-filter lab test test-fast lint release system-deps clean help
 
 help:
 	@echo "make lab          install what is missing, then open the course in JupyterLab"
 	@echo "make test         install what is missing, then run the whole test suite"
+	@echo "make test-fast    the unit tests only (no notebooks, nbgrader or browser): seconds, not minutes"
 	@echo "make lint         ruff on utils/ and tests/"
 	@echo "make release      regenerate assignments/ from solutions/ with nbgrader"
 	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST and Chromium for the browser test"
 
-setup: $(STAMP)
+setup: $(STAMP) git-filter
 
 $(STAMP): requirements.txt requirements-nodeps.txt utils/pyproject.toml tools/fetch_offline_assets.sh
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -32,14 +46,37 @@ $(STAMP): requirements.txt requirements-nodeps.txt utils/pyproject.toml tools/fe
 	bash tools/fetch_offline_assets.sh $(VENV)
 	@touch $(STAMP)
 
+# In a git clone of the course: git sees every notebook without its outputs
+# (nbstripout is the clean filter for *.ipynb, see .gitattributes), and `git pull`
+# sets local changes aside and re-applies them (autoStash). Running and saving
+# notebooks then never blocks a `git pull` (README, "Your work and git pull").
+git-filter: $(STAMP)
+	@if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+	    { [ "$$(git config --local filter.nbstripout.clean)" != '$(NBSTRIPOUT)' ] || \
+	      [ "$$(git config --local filter.nbstripout.extrakeys)" != '$(NBSTRIPOUT_EXTRA_KEYS)' ]; }; then \
+		$(BIN)/nbstripout --install --attributes .gitattributes && \
+		git config --local filter.nbstripout.clean '$(NBSTRIPOUT)' && \
+		git config --local filter.nbstripout.extrakeys '$(NBSTRIPOUT_EXTRA_KEYS)' && \
+		git config --local diff.ipynb.textconv '$(NBSTRIPOUT) --textconv' && \
+		git config --local merge.autoStash true && \
+		git config --local rebase.autoStash true && \
+		echo "git now ignores notebook outputs, and git pull keeps your edits (see the README)"; \
+	fi
+
+# The server serves the repository root and opens the start page (settings in
+# jupyter_config/). nbgrader runs the `alembic` program, so .venv/bin goes on PATH.
 lab: setup
-	$(BIN)/jupyter lab course/00_start_here.ipynb
+	PATH="$(abspath $(BIN)):$$PATH" JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-fast: setup
+	$(BIN)/python -m pytest -m "$(SLOW_MARKERS)" $(PYTEST_ARGS)
+
 lint: setup
-	$(BIN)/ruff check utils tests benchmarks tools nbgrader_config.py
+	$(BIN)/ruff check utils tests benchmarks tools jupyter_config nbgrader_config.py
 
 release: setup
 	$(BIN)/python tools/release.py
@@ -55,4 +92,7 @@ system-deps:
 	else echo "system packages already installed"; fi
 
 clean:
+	@# The git filter runs this environment's Python: remove it with the environment.
+	@if [ "$$(git config --local filter.nbstripout.clean 2>/dev/null)" = '$(NBSTRIPOUT)' ]; then \
+		$(BIN)/nbstripout --uninstall; fi
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis tests/artifacts

@@ -1,9 +1,10 @@
-"""Run JupyterLab and a headless Chromium for end-to-end tests of the notebooks.
+"""Run the course's JupyterLab and a headless Chromium for end-to-end tests of the notebooks.
 
 Used by tests/test_browser.py. Nothing is downloaded: the browser is the system's
 Chromium (``$CHROMIUM``, /usr/bin/chromium, or ``chromium`` on the PATH), and the
-JupyterLab server is this Python's, so the widget extension installed in the venv
-is found (``JUPYTER_CONFIG_DIR``/``JUPYTER_DATA_DIR`` are deliberately left alone).
+server is started by ``make lab`` itself, with this Python's environment as the
+Makefile's ``VENV``, so the widget and nbgrader extensions installed there are
+found (``JUPYTER_CONFIG_DIR``/``JUPYTER_DATA_DIR`` are deliberately left alone).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -39,15 +41,14 @@ CHROMIUM_ARGS = [
     "--disable-extensions",
 ]
 
-# JupyterLab settings for a quiet, deterministic session: no news or update pop-ups
-# (they would try to reach the internet), no autosave of the notebook under test.
+# User settings for a deterministic session: no autosave, so a notebook is written only
+# when a test saves it. (The news and update pop-ups are left to `make lab`'s own
+# configuration, which the tests check.)
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
+# The address `jupyter lab` prints for the browser, token included.
+PRINTED_URL = re.compile(r"(http://127\.0\.0\.1:\d+/\S*\?token=[0-9a-f]+)")
 
 
 def find_chromium() -> str:
@@ -57,13 +58,13 @@ def find_chromium() -> str:
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    _skip_or_fail_on_ci(
+    skip_or_fail_on_ci(
         "no Chromium found (looked at $CHROMIUM, /usr/bin/chromium and the PATH); "
         "install it with `sudo make system-deps` (Debian package chromium)"
     )
 
 
-def _skip_or_fail_on_ci(reason: str):
+def skip_or_fail_on_ci(reason: str):
     """A missing browser skips the test on a laptop but is an error on CI (``$CI`` set)."""
     if os.environ.get("CI"):
         pytest.fail(reason)
@@ -82,6 +83,7 @@ class LabServer:
 
     url: str
     token: str
+    printed_url: str
     process: subprocess.Popen
     log_path: Path
 
@@ -98,6 +100,15 @@ class LabServer:
         where = f"workspaces/{workspace}/tree" if workspace else "tree"
         return f"{self.url}/lab/{where}/{relative_path}?token={self.token}"
 
+    def get_json(self, path: str):
+        """GET ``path`` from the server with the token; returns (HTTP status, parsed JSON body)."""
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, None
+
 
 def _status_ok(url: str, token: str) -> bool:
     request = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
@@ -108,52 +119,82 @@ def _status_ok(url: str, token: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def jupyter_lab(root_dir: Path, state_dir: Path, *, startup_timeout: float = 90) -> Iterator[LabServer]:
-    """Start JupyterLab on a free local port serving ``root_dir``; stop it (and its kernels) after.
+def _path_without_this_venv() -> str:
+    """$PATH without this virtual environment's scripts, so only `make lab` can put them there.
 
-    ``state_dir`` receives the server's log, runtime files, workspaces and settings,
-    so the user's own JupyterLab state is neither used nor changed.
+    (nbgrader's Formgrader fails when `alembic` is not on PATH.) Outside a virtual
+    environment, e.g. a conda environment, $PATH is returned unchanged.
     """
-    token = secrets.token_hex(16)
+    path = os.environ.get("PATH", "")
+    if sys.prefix == sys.base_prefix:
+        return path
+    scripts = os.path.realpath(os.path.dirname(sys.executable))
+    return os.pathsep.join(entry for entry in path.split(os.pathsep)
+                           if entry and os.path.realpath(entry) != scripts)
+
+
+@contextlib.contextmanager
+def make_lab(repo: Path, state_dir: Path, *, startup_timeout: float = 90) -> Iterator[LabServer]:
+    """Start the course's JupyterLab in ``repo`` the way a student does, with `make lab`; stop it after.
+
+    ``repo`` is a copy of the repository (the server and nbgrader write into the folder
+    they serve). The Makefile gets this Python's environment as ``VENV`` (``-o`` skips
+    the install step) and, through its ``LAB_ARGS`` hook, only what a test needs on
+    top: no browser, a free local port, and user settings and workspaces in
+    ``state_dir``, so the user's own JupyterLab state is neither used nor changed.
+    Everything else, the served folder, the page it opens, the extensions it turns
+    off, the ``PATH`` nbgrader needs and ``--allow-root``, comes from the Makefile and
+    ``jupyter_config/``. The token is read from the URL the server prints, as a
+    student would copy it.
+    """
+    if shutil.which("make") is None:
+        skip_or_fail_on_ci("`make` is not installed")
     port = _free_port()
     settings_dir = state_dir / "lab-settings"
     for name, values in LAB_SETTINGS.items():
         path = settings_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    env = dict(os.environ)
-    env["JUPYTER_RUNTIME_DIR"] = str(state_dir / "runtime")
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    env.pop("MPLBACKEND", None)  # let the kernel use the notebook's inline backend, as for a student
-    log_path = state_dir / "jupyter-lab.log"
-    command = [
-        sys.executable, "-m", "jupyter", "lab",
+    lab_args = [
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root_dir}",
         f"--LabApp.user_settings_dir={settings_dir}",
         f"--LabApp.workspaces_dir={state_dir / 'workspaces'}",
     ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")  # CI containers run as root
+    venv = Path(sys.prefix)
+    command = [
+        "make", "--no-print-directory", "-C", str(repo),
+        "-o", str(venv / ".cnn-course-installed"),  # the environment is already installed
+        "lab", f"VENV={venv}", f"LAB_ARGS={shlex.join(lab_args)}",
+    ]
+    env = dict(os.environ)
+    env["PATH"] = _path_without_this_venv()
+    env["JUPYTER_RUNTIME_DIR"] = str(state_dir / "runtime")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.pop("MPLBACKEND", None)  # let the kernel use the notebook's inline backend, as for a student
+    env.pop("JUPYTER_CONFIG_PATH", None)
+    log_path = state_dir / "make-lab.log"
     with open(log_path, "wb") as log:
-        # A new session makes the server and the kernels it starts one process group,
-        # which the finally block can end without touching anything else.
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root_dir,
-            start_new_session=True,
-        )
-    server = LabServer(f"http://127.0.0.1:{port}", token, process, log_path)
+        # A new session makes make, the server and the kernels it starts one process
+        # group, which the finally block can end without touching anything else.
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+    server = LabServer("", "", "", process, log_path)
     try:
         deadline = time.monotonic() + startup_timeout
-        while not _status_ok(server.url, token):
+        while True:
+            printed = PRINTED_URL.search(log_path.read_text(errors="replace"))
+            if printed:
+                server.printed_url = printed.group(1)
+                server.url = "/".join(server.printed_url.split("/", 3)[:3])  # http://127.0.0.1:PORT
+                server.token = server.printed_url.rsplit("token=", 1)[1]
+                if _status_ok(server.url, server.token):
+                    break
             if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {process.returncode}:\n{server.log_tail()}")
+                pytest.fail(f"`make lab` exited with code {process.returncode}:\n{server.log_tail()}")
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within {startup_timeout} s:\n{server.log_tail()}")
+                pytest.fail(f"`make lab` did not serve within {startup_timeout} s:\n{server.log_tail()}")
             time.sleep(0.5)
         yield server
     finally:
@@ -162,11 +203,12 @@ def jupyter_lab(root_dir: Path, state_dir: Path, *, startup_timeout: float = 90)
 
 def _stop(server: LabServer) -> None:
     """Ask the server to shut down (it stops its kernels), then make sure the group is gone."""
-    request = urllib.request.Request(
-        f"{server.url}/api/shutdown", method="POST", headers={"Authorization": f"token {server.token}"}
-    )
-    with contextlib.suppress(urllib.error.URLError, OSError):
-        urllib.request.urlopen(request, timeout=5).close()
+    if server.url:
+        request = urllib.request.Request(
+            f"{server.url}/api/shutdown", method="POST", headers={"Authorization": f"token {server.token}"}
+        )
+        with contextlib.suppress(urllib.error.URLError, OSError):
+            urllib.request.urlopen(request, timeout=5).close()
     try:
         server.process.wait(timeout=15)
     except subprocess.TimeoutExpired:
@@ -190,7 +232,7 @@ def chromium_page(profile_dir: Path, *, width: int = 1400, height: int = 1000):
     try:
         from playwright import sync_api
     except ImportError:
-        _skip_or_fail_on_ci("the Python package playwright is not installed (pip install playwright)")
+        skip_or_fail_on_ci("the Python package playwright is not installed (pip install playwright)")
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile_dir),

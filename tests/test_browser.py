@@ -1,11 +1,16 @@
-"""End to end: notebooks run in JupyterLab in a real browser and their widgets respond.
+"""End to end: the course served by `make lab`, driven in a real headless Chromium.
 
-One JupyterLab server (module-scoped) serves a temporary folder for all tests here:
+One server for every test here (module-scoped), started by the Makefile's own `make lab`
+in a committed git copy of the repository (so saved notebooks and nbgrader's gradebook
+land in that copy, never in the checkout):
 
-* a copy of ``course/00_start_here.ipynb`` (the committed notebook stays output-free):
-  headless Chromium runs all cells through the Run menu, moves the blur slider with
-  the arrow keys, and checks that the picture and the caption change;
-* a small notebook written by the test that shows the sliding-window stepper and the
+* the URL `make lab` prints opens the start page; Run ▸ Run All Cells runs it (this is
+  the start page's only run in the suite: the saved notebook must hold no error output,
+  and its run time goes into the notebook report); git sees no change after saving;
+  the blur slider, moved with the arrow keys, changes the picture and the caption;
+* a student follows the start page's PS1 link into the problem set, and an instructor
+  opens Nbgrader ▸ Formgrader and sees every assignment in solutions/;
+* a small notebook written by the test shows the sliding-window stepper and the
   convolution explorer: the test steps the kernel, flips it, plays it to the end,
   switches the padding and types a bad kernel, and checks every caption and picture.
 
@@ -17,16 +22,21 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import subprocess
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 import pytest
-from browser_helpers import chromium_page, find_chromium, jupyter_lab
+from browser_helpers import LabServer, chromium_page, find_chromium, make_lab, skip_or_fail_on_ci
 from conftest import ARTIFACTS, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 START_PAGE = REPO_ROOT / "course" / "00_start_here.ipynb"
+START_PAGE_KEY = START_PAGE.relative_to(REPO_ROOT).as_posix()  # "course/00_start_here.ipynb"
+PS1 = "assignments/ps1_convolution/ps1_convolution.ipynb"
 WIDGET = ".cnn-course-blur-explorer"
 STEPPER = ".cnn-course-sliding-window-stepper"
 EXPLORER = ".cnn-course-convolution-explorer"
@@ -43,34 +53,93 @@ KERNEL_IDLE_JS = r"""() => {
     const bar = document.querySelector(".jp-StatusBar-Widget");
     return bar !== null && /(^|\n)(?!No Kernel)[^\n|]+ \| Idle(\n|$)/.test(bar.innerText);
 }"""
+NEWS_QUESTION = "Would you like to get notified about official Jupyter news?"
 
 
 def _sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """One JupyterLab server for every test in this module (starting one takes seconds)."""
-    find_chromium()  # skip (or fail on CI) before starting a server for nothing
-    root = tmp_path_factory.mktemp("root")
-    (root / "course").mkdir()
-    shutil.copy2(START_PAGE, root / "course" / START_PAGE.name)
+def _assignments(root: Path) -> set[str]:
+    """nbgrader's assignments: the folders of solutions/ that hold a notebook."""
+    return {folder.name for folder in (root / "solutions").iterdir()
+            if folder.is_dir() and any(folder.glob("*.ipynb"))}
+
+
+def _grading_state(root: Path) -> dict[str, float]:
+    """Every file nbgrader keeps under ``root``/nbgrader, with its modification time."""
+    folder = root / "nbgrader"
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*")} if folder.exists() else {}
+
+
+def _git(repo: Path, *arguments: str) -> subprocess.CompletedProcess:
+    identity = ["-c", "user.name=browser test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
+    return subprocess.run(["git", *identity, *arguments], cwd=repo, capture_output=True, text=True, check=False)
+
+
+def _clone_of_the_working_tree(destination: Path) -> Path:
+    """The repository's files as they are now (tracked and new, not ignored), committed in a new git repository.
+
+    A student's clone, with the developer's uncommitted changes: `make lab` sets up
+    its git filter there, the server serves it, and whatever the server writes (saved
+    notebooks, nbgrader's gradebook) stays in it.
+    """
+    if shutil.which("git") is None:
+        skip_or_fail_on_ci("`git` is not installed")
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is listed too
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in WIDGETS_NOTEBOOK_CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                        "language": "python"}
-    nbformat.write(notebook, root / WIDGETS_NOTEBOOK)
+    nbformat.write(notebook, destination / WIDGETS_NOTEBOOK)
+    for arguments in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the course as a student clones it"]):
+        result = _git(destination, *arguments)
+        assert result.returncode == 0, f"git {' '.join(arguments)}: {result.stderr}"
+    return destination
+
+
+@dataclass
+class Course:
+    """The course's git clone and the `make lab` server that serves it."""
+
+    clone: Path
+    server: LabServer
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """One `make lab` server for every test in this module (starting one takes seconds)."""
+    find_chromium()  # skip (or fail on CI) before starting a server for nothing
+    clone = _clone_of_the_working_tree(tmp_path_factory.mktemp("clone"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with jupyter_lab(root, tmp_path_factory.mktemp("state")) as server:
-        yield server
+    with make_lab(clone, tmp_path_factory.mktemp("state")) as server:
+        yield Course(clone, server)
 
 
-def open_and_run_all(page, server, relative_path: str, *, workspace: str):
-    """Open a notebook, wait for its kernel, Run ▸ Run All Cells, and check that every cell ran.
+def test_make_lab_serves_the_repository_and_prints_the_start_pages_url(course):
+    server = course.server
+    assert server.printed_url.startswith(f"{server.url}/lab/tree/{START_PAGE_KEY}?token="), (
+        f"`make lab` should print a URL that opens the start page, not {server.printed_url}"
+    )
+    status, root = server.get_json("/api/contents")
+    assert status == 200
+    served = {item["name"] for item in root["content"] if item["type"] == "directory"}
+    assert {"course", "assignments", "solutions"} <= served, f"the server's root folder holds only {served}"
+    # The git filter `make lab` set up in the clone.
+    assert "nbstripout" in _git(course.clone, "config", "--local", "filter.nbstripout.clean").stdout
 
-    Returns the notebook panel's locator.
+
+def open_and_run_all(page, url: str):
+    """Open a notebook's URL, wait for its kernel, Run ▸ Run All Cells, and wait until it finished.
+
+    Returns the notebook panel's locator and the seconds Run All took.
     """
-    page.goto(server.lab_url(relative_path, workspace=workspace))
+    page.goto(url)
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     notebook.locator(".jp-Cell").first.wait_for(timeout=60_000)
     # Wait until the kernel is connected and idle. (The toolbar's execution indicator
@@ -79,30 +148,69 @@ def open_and_run_all(page, server, relative_path: str, *, workspace: str):
     page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
 
     # Run ▸ Run All Cells, the way a student would.
+    started = time.perf_counter()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-
     _wait_until(_run_finished(notebook), "Run All Cells to finish", timeout=RUN_ALL_TIMEOUT_MS / 1000)
-    # JupyterLab renders a traceback as stderr text; IPython's always has this header.
-    tracebacks = [
-        text for text in _texts(notebook, ".jp-OutputArea-output")
-        if "Traceback (most recent call last)" in text
-    ]
+    seconds = time.perf_counter() - started
+    # A quick look first: JupyterLab renders a traceback as text with IPython's header.
+    tracebacks = [text for text in _texts(notebook, ".jp-OutputArea-output")
+                  if "Traceback (most recent call last)" in text]
     assert not tracebacks, f"a cell raised an error:\n{tracebacks[0][:3000]}"
-    prompts = _texts(notebook, ".jp-CodeCell .jp-InputPrompt")
-    assert all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts), f"not every code cell ran: {prompts}"
-    return notebook
+    return notebook, seconds
+
+
+def save_and_read(page, path: Path) -> nbformat.NotebookNode:
+    """File ▸ Save, wait until the file on disk changed, and read it back."""
+    before = path.stat().st_mtime_ns
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Save( Notebook)?$")).click()
+    _wait_until(lambda: path.stat().st_mtime_ns != before, f"{path.name} to be saved")
+    time.sleep(0.5)  # let the server finish writing
+    return nbformat.read(path, as_version=4)
+
+
+def problems_in_outputs(notebook: nbformat.NotebookNode) -> list[str]:
+    """Every code cell that did not run, raised an error or printed a traceback, read from the saved file.
+
+    (The file holds every cell's outputs; JupyterLab's page may not render cells
+    scrolled out of view.)
+    """
+    problems = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.execution_count is None:
+            problems.append(f"cell {index} did not run")
+        for output in cell.outputs:
+            if output.output_type == "error":
+                problems.append(f"cell {index} raised {output.ename}: {output.evalue}")
+            elif output.output_type == "stream" and "Traceback (most recent call last)" in output.text:
+                problems.append(f"cell {index} printed a traceback:\n{output.text[-2000:]}")
+    return problems
 
 
 @pytest.mark.timeout(480)
-def test_start_page_runs_and_blur_slider_updates_the_picture(lab, tmp_path):
+def test_start_page_runs_and_blur_slider_updates_the_picture(course, notebook_times, tmp_path):
     committed_hash = _sha256(START_PAGE)
+    saved_path = course.clone / START_PAGE_KEY
     started = time.perf_counter()
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
-            notebook = open_and_run_all(page, lab, f"course/{START_PAGE.name}", workspace="start-page")
-            outputs = "\n".join(_texts(notebook, ".jp-OutputArea-output"))
-            assert "All checks passed" in outputs, "the setup check did not report success"
+            # The URL `make lab` printed, as a student would paste it.
+            notebook, run_seconds = open_and_run_all(page, course.server.printed_url)
+            saved = save_and_read(page, saved_path)
+            problems = problems_in_outputs(saved)
+            assert not problems, "the start page did not run cleanly:\n" + "\n".join(problems)
+            notebook_times[START_PAGE_KEY] = run_seconds
+            printed = "".join(o.get("text", "") for cell in saved.cells if cell.cell_type == "code"
+                              for o in cell.outputs)
+            assert "All checks passed" in printed, "the setup check did not report success"
+            # The student keeps the outputs; git sees no change (the nbstripout filter of `make lab`).
+            assert sum(len(cell.get("outputs", [])) for cell in saved.cells) > 0
+            diff = _git(course.clone, "diff", "--exit-code", "--stat", "--", START_PAGE_KEY)
+            assert diff.returncode == 0, f"git sees the saved outputs as a change:\n{diff.stdout}{diff.stderr}"
+            assert NEWS_QUESTION not in page.content(), "JupyterLab's news pop-up greets the student"
 
             widget = notebook.locator(WIDGET)
             widget.scroll_into_view_if_needed()
@@ -138,12 +246,63 @@ def test_start_page_runs_and_blur_slider_updates_the_picture(lab, tmp_path):
 
     assert widget_readout_changed(before_caption, after_caption)
     assert before_pixels != after_pixels, "the slider moved but the picture on screen looks the same"
-    assert _sha256(START_PAGE) == committed_hash, "the committed notebook was modified"
-    print(f"browser end-to-end test: {seconds:.1f} s")
+    assert _sha256(START_PAGE) == committed_hash, "the notebook in the checkout was modified"
+    print(f"start page in the browser: Run All {run_seconds:.1f} s, whole test {seconds:.1f} s")
 
 
 @pytest.mark.timeout(300)
-def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(lab, tmp_path):
+def test_a_student_reaches_ps1_and_an_instructor_sees_every_assignment_in_the_formgrader(course, tmp_path):
+    server = course.server
+    expected = _assignments(course.clone)
+    assert {"ps0_images", "ps1_convolution", "ps2_keras_cnn"} <= expected
+    checkout_grading_state = _grading_state(REPO_ROOT)
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        try:
+            # --- the student: start page -> PS1
+            page.goto(server.lab_url(START_PAGE_KEY, workspace="links"))
+            start_page = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            # JupyterLab resolves the link ../assignments/... to the server's /files/assignments/...
+            link = start_page.locator(f'.jp-RenderedMarkdown a[href*="/files/{PS1}"]').first
+            link.wait_for(state="attached", timeout=60_000)
+            link.scroll_into_view_if_needed()
+            link.click()
+            current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+            _wait_until(lambda: current_tab.text_content().strip() == PS1.rsplit("/", 1)[1],
+                        "the PS1 notebook to open in a tab")
+            ps1 = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+            ps1.locator(".jp-Cell").first.wait_for(timeout=60_000)
+            first_cell = nbformat.read(course.clone / PS1, as_version=4).cells[0].source.splitlines()[0]
+            _wait_until(lambda: first_cell.lstrip("# ") in (ps1.locator(".jp-Cell").first.text_content() or ""),
+                        "the PS1 notebook's first cell")
+            assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").first.text_content()
+            page.screenshot(path=ARTIFACTS / "start_here_to_ps1.png")
+
+            # --- the instructor: Nbgrader ▸ Formgrader lists every assignment
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Nbgrader$")).click()
+            items = [t.strip() for t in _texts(page.locator(".lm-Menu").last, ".lm-Menu-itemLabel")]
+            assert "Formgrader" in items, f"the Nbgrader menu offers {items}"
+            assert "Assignment List" not in items and "Course List" not in items, (
+                f"`make lab` should hide nbgrader's exchange-only views: the menu offers {items}"
+            )
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Formgrader$")).click()
+            formgrader = page.frame_locator("iframe").last
+            for name in sorted(expected):
+                formgrader.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=ARTIFACTS / "formgrader_assignments.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "links_and_formgrader_failure.png")
+            raise
+
+    status, listed = server.get_json("/formgrader/api/assignments")
+    assert status == 200, f"the formgrader's API answered {status}:\n{server.log_tail()}"
+    assert {assignment["name"] for assignment in listed} == expected
+    # Grading state went to the clone, not to the checkout.
+    assert (course.clone / "nbgrader" / "gradebook.db").is_file()
+    assert _grading_state(REPO_ROOT) == checkout_grading_state, "the test changed the checkout's nbgrader/ folder"
+
+
+@pytest.mark.timeout(300)
+def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(course, tmp_path):
     from cnn_course import conv, kernels
     from cnn_course.widgets.convolution import DEFAULT_KERNEL, DEFAULT_STEPPER_IMAGE
 
@@ -152,7 +311,11 @@ def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(la
     started = time.perf_counter()
     with chromium_page(tmp_path / "chromium-profile", height=1300) as page:
         try:
-            notebook = open_and_run_all(page, lab, WIDGETS_NOTEBOOK, workspace="convolution-widgets")
+            url = course.server.lab_url(WIDGETS_NOTEBOOK, workspace="convolution-widgets")
+            notebook, _ = open_and_run_all(page, url)
+            saved = save_and_read(page, course.clone / WIDGETS_NOTEBOOK)
+            problems = problems_in_outputs(saved)
+            assert not problems, "the widgets notebook did not run cleanly:\n" + "\n".join(problems)
 
             # --- the sliding-window stepper
             stepper = notebook.locator(STEPPER)
