@@ -23,20 +23,35 @@ import numpy as np
 import pytest
 from cnn_course import pretrained
 from cnn_course._torch_legacy import LEGACY_MAGIC_NUMBER, read_legacy_torch_checkpoint
+from cnn_course.cache import sha256_of
+from cnn_course.pretrained import class_names, torchvision_weights
+from cnn_course.pretrained import model as model_module
 from skimage import data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
-ESPRESSO = 967
+EGYPTIAN_CAT, ESPRESSO = 285, 967
+# Published facts about the weights, not taken from the files under test: torchvision
+# publishes the checkpoint at this address, and names its files after the first 8 hex
+# digits of their SHA-256 (torch.hub's check_hash convention).
+TORCHVISION_URL = "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth"
 
 
-def _keras_unavailable(**kwargs):
+def _keras_unavailable(*args, **kwargs):
     raise ConnectionError("no internet in this test")
+
+
+def _keras_offline(*args, **kwargs):
+    """What keras.applications does without internet: announce the download, then fail."""
+    from keras.src.utils import io_utils
+
+    io_utils.print_msg("Downloading data from https://storage.googleapis.com/tensorflow/keras-applications/...")
+    raise Exception("URL fetch failure: no internet (simulated)")
 
 
 @pytest.fixture(scope="module")
 def converted_model():
-    model, _ = pretrained._converted_torchvision_model(cache_dir=None, verbose=False)
+    model, _ = torchvision_weights.converted_torchvision_model(cache_dir=None, verbose=False)
     return model
 
 
@@ -56,11 +71,36 @@ def checkpoint_state():
     return read_legacy_torch_checkpoint(pretrained.find_torchvision_checkpoint())
 
 
-def _assert_same_weights(model_a, model_b):
-    weights_a, weights_b = model_a.get_weights(), model_b.get_weights()
-    assert len(weights_a) == len(weights_b)
-    for a, b in zip(weights_a, weights_b, strict=True):
-        np.testing.assert_array_equal(a, b)
+def _assert_holds_the_checkpoint(model, state):
+    """Spot checks, one layer of each kind, that ``model`` carries the checkpoint's weights."""
+    first_conv = model.get_layer("features_0_0").get_weights()[0]           # (kh, kw, in, out)
+    np.testing.assert_array_equal(first_conv, state["features.0.0.weight"].transpose(2, 3, 1, 0))
+    depthwise = model.get_layer("features_17_conv_1_0").get_weights()[0]    # (kh, kw, channels, 1)
+    np.testing.assert_array_equal(depthwise, state["features.17.conv.1.0.weight"].transpose(2, 3, 0, 1))
+    gamma, beta, mean, variance = model.get_layer("features_18_1").get_weights()
+    np.testing.assert_array_equal(variance, state["features.18.1.running_var"])
+    np.testing.assert_array_equal(gamma, state["features.18.1.weight"])
+    kernel, bias = model.get_layer("classifier_1").get_weights()
+    np.testing.assert_array_equal(kernel, state["classifier.1.weight"].T)
+    np.testing.assert_array_equal(bias, state["classifier.1.bias"])
+
+
+def _assert_recognises_the_photos(model, photo_batch):
+    """The published behaviour of these weights: chelsea is an Egyptian cat, coffee an espresso."""
+    top1 = np.argmax(model.predict(photo_batch, verbose=0), axis=1).tolist()
+    assert top1 == [EGYPTIAN_CAT, ESPRESSO]
+
+
+# --- the checkpoint is torchvision's published file -----------------------------------
+
+
+def test_the_checkpoint_is_torchvisions_published_file():
+    checkpoint = pretrained.find_torchvision_checkpoint()
+    published_name = TORCHVISION_URL.rsplit("/", 1)[1]
+    assert checkpoint.name == published_name == pretrained.TORCHVISION_CHECKPOINT
+    hash_prefix = published_name.removesuffix(".pth").rsplit("-", 1)[1]
+    assert hash_prefix == "b0353104"
+    assert sha256_of(checkpoint)[:8] == hash_prefix
 
 
 # --- the converted model classifies real photos ---------------------------------------
@@ -264,7 +304,7 @@ def test_weight_loading_rejects_missing_and_extra_parameters(converted_model, ch
 
 
 def test_a_checkpoint_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(pretrained, "_OFFLINE_WEIGHTS_PACKAGE", "cnn_course_test_no_such_package")
+    monkeypatch.setattr(torchvision_weights, "_OFFLINE_WEIGHTS_PACKAGE", "cnn_course_test_no_such_package")
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / pretrained.TORCHVISION_CHECKPOINT).write_bytes(b"not the real weights")
     with pytest.raises(ValueError, match="SHA-256"):
@@ -274,8 +314,8 @@ def test_a_checkpoint_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
 # --- the converted-weights cache ------------------------------------------------------
 
 
-def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, converted_model, photo_batch, capsys):
-    first, detail = pretrained._converted_torchvision_model(cache_dir=tmp_path, verbose=False)
+def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, checkpoint_state, photo_batch, capsys):
+    first, detail = torchvision_weights.converted_torchvision_model(cache_dir=tmp_path, verbose=False)
     cached = tmp_path / "models" / pretrained.CONVERTED_WEIGHTS
     sidecar = cached.with_name(cached.name + ".json")
     assert "converted from" in detail and cached.is_file() and sidecar.is_file()
@@ -288,23 +328,27 @@ def test_corrupt_cache_is_detected_deleted_and_rebuilt(tmp_path, converted_model
     cached.write_bytes(bytes(damaged))
 
     with pytest.warns(UserWarning, match="unusable.*SHA-256"):
-        rebuilt, detail = pretrained._converted_torchvision_model(cache_dir=tmp_path, verbose=True)
+        rebuilt, detail = torchvision_weights.converted_torchvision_model(cache_dir=tmp_path, verbose=True)
     assert "converted from" in detail
     assert "converting" in capsys.readouterr().out
     assert json.loads(sidecar.read_text())["sha256"] == hashlib.sha256(cached.read_bytes()).hexdigest()
-    _assert_same_weights(rebuilt, converted_model)
-    assert int(np.argmax(rebuilt.predict(photo_batch[1:], verbose=0))) == ESPRESSO
+    _assert_holds_the_checkpoint(rebuilt, checkpoint_state)
+    _assert_recognises_the_photos(rebuilt, photo_batch)
+    # ... and the rebuilt cache, read back, is the checkpoint too.
+    reread, detail = torchvision_weights.converted_torchvision_model(cache_dir=tmp_path, verbose=False)
+    assert detail.startswith("cached conversion")
+    _assert_holds_the_checkpoint(reread, checkpoint_state)
 
 
 def test_cache_checker_notices_truncation_and_a_missing_checksum(tmp_path):
     weights = tmp_path / pretrained.CONVERTED_WEIGHTS
     weights.write_bytes(b"x" * 1000)
-    assert "missing" in pretrained._cache_problem(weights)
+    assert "missing" in torchvision_weights._cache_problem(weights)
     record = {"sha256": hashlib.sha256(b"x" * 1000).hexdigest(), "format_version": 1}
     (tmp_path / (weights.name + ".json")).write_text(json.dumps(record))
-    assert pretrained._cache_problem(weights) is None
+    assert torchvision_weights._cache_problem(weights) is None
     weights.write_bytes(b"x" * 999)
-    assert "truncated" in pretrained._cache_problem(weights)
+    assert "truncated" in torchvision_weights._cache_problem(weights)
 
 
 def test_a_cache_keras_cannot_read_is_deleted_even_with_a_matching_checksum(tmp_path, converted_model):
@@ -313,23 +357,29 @@ def test_a_cache_keras_cannot_read_is_deleted_even_with_a_matching_checksum(tmp_
     record = {"sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "format_version": 1}
     (tmp_path / (weights.name + ".json")).write_text(json.dumps(record))
     with pytest.warns(UserWarning, match="Keras could not load it"):
-        assert pretrained._load_verified_cache(converted_model, weights) is False
+        assert torchvision_weights._load_verified_cache(converted_model, weights) is False
     assert not weights.exists() and not (tmp_path / (weights.name + ".json")).exists()
 
 
 # --- choosing the source --------------------------------------------------------------
 
 
-def test_offline_weights_are_used_when_keras_cannot_download(monkeypatch, capsys, converted_model):
-    monkeypatch.setattr(pretrained, "_keras_imagenet_model", _keras_unavailable)
+def test_offline_weights_are_used_when_keras_cannot_download(monkeypatch, capsys, converted_model,
+                                                            checkpoint_state, photo_batch):
+    monkeypatch.setattr(model_module, "_keras_imagenet_model", _keras_offline)
     model = pretrained.mobilenet_v2()  # default cache: filled by the module fixture
-    assert "torchvision's ImageNet checkpoint" in capsys.readouterr().out
-    _assert_same_weights(model, converted_model)
+    # One plain line, and no "Downloading data from ..." for a download that did not happen.
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("MobileNetV2: torchvision's ImageNet checkpoint, converted (cached conversion ")
+    assert lines[0].endswith(" (Keras download unavailable)")
+    _assert_holds_the_checkpoint(model, checkpoint_state)
+    _assert_recognises_the_photos(model, photo_batch)
 
 
 def test_clear_error_when_no_source_of_weights_works(monkeypatch, tmp_path):
-    monkeypatch.setattr(pretrained, "_keras_imagenet_model", _keras_unavailable)
-    monkeypatch.setattr(pretrained, "_OFFLINE_WEIGHTS_PACKAGE", "cnn_course_test_no_such_package")
+    monkeypatch.setattr(model_module, "_keras_imagenet_model", _keras_unavailable)
+    monkeypatch.setattr(torchvision_weights, "_OFFLINE_WEIGHTS_PACKAGE", "cnn_course_test_no_such_package")
     with pytest.raises(RuntimeError) as caught:
         pretrained.mobilenet_v2(cache_dir=tmp_path, verbose=False)
     message = str(caught.value)
@@ -351,8 +401,8 @@ def test_class_names(monkeypatch):
 
 
 def test_class_names_offline_from_the_npm_file(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(pretrained, "_class_names_from_keras", _keras_unavailable)
-    monkeypatch.setattr(pretrained, "_class_names_cache", {})
+    monkeypatch.setattr(class_names, "_class_names_from_keras", _keras_unavailable)
+    monkeypatch.setattr(class_names, "_class_names_cache", {})
     names = pretrained.imagenet_class_names(cache_dir=tmp_path)
     assert "imagenet_classes.js" in capsys.readouterr().out
     assert len(names) == 1000 and len(set(names)) > 990
@@ -365,8 +415,8 @@ def test_class_names_environment_variable_is_looked_at_first(monkeypatch, tmp_pa
     assets = tmp_path / "assets"
     assets.mkdir()
     shutil.copy(js, assets / js.name)
-    monkeypatch.setattr(pretrained, "_class_names_from_keras", _keras_unavailable)
-    monkeypatch.setattr(pretrained, "_class_names_cache", {})
+    monkeypatch.setattr(class_names, "_class_names_from_keras", _keras_unavailable)
+    monkeypatch.setattr(class_names, "_class_names_cache", {})
     monkeypatch.setenv("CNN_COURSE_ASSETS", str(assets))
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty_prefix"))
     assert pretrained.imagenet_class_names(cache_dir=tmp_path)[ESPRESSO] == "espresso"
@@ -374,8 +424,8 @@ def test_class_names_environment_variable_is_looked_at_first(monkeypatch, tmp_pa
 
 
 def test_clear_error_when_no_class_names_are_available(monkeypatch, tmp_path):
-    monkeypatch.setattr(pretrained, "_class_names_from_keras", _keras_unavailable)
-    monkeypatch.setattr(pretrained, "_class_names_cache", {})
+    monkeypatch.setattr(class_names, "_class_names_from_keras", _keras_unavailable)
+    monkeypatch.setattr(class_names, "_class_names_cache", {})
     monkeypatch.delenv("CNN_COURSE_ASSETS", raising=False)
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty_prefix"))
     with pytest.raises(RuntimeError, match="make setup.*fetch_offline_assets.sh.*internet"):
