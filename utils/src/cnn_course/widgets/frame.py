@@ -23,6 +23,9 @@ WRAPPING_STYLE = """<style>
   line-height: 1.4 !important;
   overflow-wrap: anywhere;
 }
+.cnn-course-hint .widget-html-content, .cnn-course-hint .jupyter-widget-html-content {
+  line-height: 1.4 !important;
+}
 </style>"""
 
 
@@ -64,7 +67,8 @@ class FrameWidget(ipywidgets.VBox):
     get the CSS classes ``css_class``, ``cnn-course-picture`` and ``cnn-course-caption``,
     stable handles for the browser tests (and for custom styling). The caption, and any
     control with the class ``cnn-course-hint``, wraps onto several lines when it is long
-    (:data:`WRAPPING_STYLE`).
+    (:data:`WRAPPING_STYLE`), and so does a row of controls (an ``HBox``) that is wider
+    than the notebook.
 
     Examples
     --------
@@ -78,6 +82,11 @@ class FrameWidget(ipywidgets.VBox):
         self.picture = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
         self.caption = ipywidgets.Label()
         style = ipywidgets.HTML(WRAPPING_STYLE, layout=ipywidgets.Layout(display="none"))
+        for row in control_rows:
+            # A row of controls wider than the notebook continues on the next line
+            # instead of being cut off behind a horizontal scroll bar.
+            if isinstance(row, ipywidgets.HBox):
+                row.layout.flex_flow = "row wrap"
         # Left-aligned children keep a picture at its own size (1 image pixel = 1 screen
         # pixel, so sizes in pixels mean what they say) instead of stretching it.
         super().__init__(children=[style, *control_rows, self.picture, self.caption],
