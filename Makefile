@@ -28,7 +28,7 @@ NBSTRIPOUT_EXTRA_KEYS := metadata.language_info.codemirror_mode metadata.languag
 help:
 	@echo "make lab          install what is missing, then open the course in JupyterLab"
 	@echo "make test         install what is missing, then run the whole test suite"
-	@echo "make test-fast    the unit tests only (no notebooks, nbgrader or browser): seconds, not minutes"
+	@echo "make test-fast    the unit tests only: no notebooks, nbgrader or browser (the inner loop)"
 	@echo "make lint         ruff on utils/ and tests/"
 	@echo "make release      regenerate assignments/ from solutions/ with nbgrader"
 	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST and Chromium for the browser test"
