@@ -91,8 +91,8 @@ system-deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; \
 	else echo "system packages already installed"; fi
 
+# The git filter runs this environment's Python: remove it with the environment.
 clean:
-	@# The git filter runs this environment's Python: remove it with the environment.
 	@if [ "$$(git config --local filter.nbstripout.clean 2>/dev/null)" = '$(NBSTRIPOUT)' ]; then \
 		$(BIN)/nbstripout --uninstall; fi
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis tests/artifacts
