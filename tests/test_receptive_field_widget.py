@@ -6,6 +6,7 @@ import html
 import io
 import re
 
+import ipywidgets
 import numpy as np
 import pytest
 from cnn_course import data
@@ -286,6 +287,9 @@ def test_long_captions_wrap_instead_of_being_cut_off():
     assert style.layout.display == "none"
     assert ".cnn-course-caption" in style.value and "white-space: normal" in style.value
     assert ".cnn-course-hint" in style.value
+    # Rows of controls wider than the notebook continue on the next line.
+    rows = [child for child in explorer.children if isinstance(child, ipywidgets.HBox)]
+    assert len(rows) == 2 and all(row.layout.flex_flow == "row wrap" for row in rows)
 
 
 def test_explorer_accepts_padding_in_any_case():
