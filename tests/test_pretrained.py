@@ -372,7 +372,7 @@ def test_offline_weights_are_used_when_keras_cannot_download(monkeypatch, capsys
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("MobileNetV2: torchvision's ImageNet checkpoint, converted (cached conversion ")
-    assert lines[0].endswith(" (Keras download unavailable)")
+    assert lines[0].endswith("; Keras download unavailable)")
     _assert_holds_the_checkpoint(model, checkpoint_state)
     _assert_recognises_the_photos(model, photo_batch)
 

@@ -115,10 +115,10 @@ def load_first_working(what: str, sources: Sequence[tuple[str, Callable]], *, fa
             failures.append((name, f"{type(error).__name__}: {error}"))
             continue
         if verbose:
-            line = f"{what}: {name}" + (f" ({detail})" if detail else "")
+            notes = [detail] if detail else []
             if failures:
-                line += f" ({', '.join(failed for failed, _ in failures)} unavailable)"
-            print(line)
+                notes.append(f"{', '.join(failed for failed, _ in failures)} unavailable")
+            print(f"{what}: {name}" + (f" ({'; '.join(notes)})" if notes else ""))
         return value
     raise fail(
         f"Could not load {what}. Tried, in order:\n"
