@@ -210,6 +210,8 @@ def _check_multi_channel(x, w, b):
 def output_size(n, k, *, stride=1, padding="valid", dilation=1) -> int:
     """Number of output positions along one axis of length ``n`` for a kernel of size ``k``.
 
+    Taught in ``course/week2_convolution/03_padding_stride_dilation.ipynb``.
+
     ``floor((n + p_total - k_eff) / s) + 1`` with ``k_eff = k + (k - 1)(d - 1)`` and
     ``p_total`` the zeros added on both sides: 0 for ``"valid"``, ``2 * (k_eff - 1)`` for
     ``"full"``, ``2 * p`` for an int ``p``; ``"same"`` gives ``ceil(n / s)``.
@@ -255,6 +257,8 @@ def output_size(n, k, *, stride=1, padding="valid", dilation=1) -> int:
 
 def pad2d(x, padding, *, mode="constant", value=0):
     """Pad the two spatial axes of an image.
+
+    Taught in ``course/week2_convolution/03_padding_stride_dilation.ipynb``.
 
     Parameters
     ----------
@@ -323,6 +327,8 @@ def pad2d(x, padding, *, mode="constant", value=0):
 def im2col(x, kh, kw, *, stride=1, padding="valid", dilation=1):
     """Gather every (kh × kw) window of ``x`` into one row, so a convolution is a matrix product.
 
+    Taught in ``course/week2_convolution/07_making_it_fast.ipynb``.
+
     Layout of the result: for ``x`` of shape ``(N, H, W, C)`` the result has shape
     ``(N, out_h, out_w, kh * kw * C)``, and ``result[n, i, j]`` is the window under output
     position ``(i, j)`` flattened in ``(kh, kw, C)`` order (row of the kernel, then column,
@@ -381,6 +387,8 @@ def _patches(padded: np.ndarray, g: _Geometry) -> np.ndarray:
 
 def correlate2d(x, w, *, stride=1, padding="valid", dilation=1):
     """2-D cross-correlation of a single-channel image: what Keras calls a convolution.
+
+    Taught in ``course/week2_convolution/01_cross_correlation_and_flipping.ipynb``.
 
     ``out[i, j] = sum_{a, b} xp[i*s_r + a*d_r, j*s_c + b*d_c] * w[a, b]``, where ``xp`` is
     ``x`` zero-padded according to ``padding``.
@@ -442,6 +450,8 @@ def correlate2d(x, w, *, stride=1, padding="valid", dilation=1):
 def convolve2d(x, w, *, stride=1, padding="valid", dilation=1):
     """2-D convolution (signal-processing sense): cross-correlation with ``w`` rotated by 180°.
 
+    Taught in ``course/week2_convolution/01_cross_correlation_and_flipping.ipynb``.
+
     ``convolve2d(x, w, ...) == correlate2d(x, w[::-1, ::-1], ...)``; the arguments are those
     of :func:`correlate2d`. With ``"valid"`` and ``"full"`` padding it equals
     ``scipy.signal.convolve2d``, and so does ``"same"`` for odd kernel sizes. For an even
@@ -473,6 +483,9 @@ def convolve2d(x, w, *, stride=1, padding="valid", dilation=1):
 
 def conv2d(x, w, b=None, *, stride=1, padding="valid", dilation=1):
     """Multi-channel 2-D convolution layer forward pass (fast: :func:`im2col` + one matrix product).
+
+    Taught in
+    ``course/week2_convolution/04_channels_and_shapes.ipynb`` and ``course/week2_convolution/07_making_it_fast.ipynb``.
 
     Computes what ``keras.layers.Conv2D`` computes (cross-correlation, channels last)::
 
@@ -530,6 +543,8 @@ def conv2d(x, w, b=None, *, stride=1, padding="valid", dilation=1):
 def conv2d_naive(x, w, b=None, *, stride=1, padding="valid", dilation=1):
     """The same as :func:`conv2d`, written as explicit loops over output positions.
 
+    Taught in ``course/week2_convolution/07_making_it_fast.ipynb``.
+
     The version to read: for every image ``n`` and output position ``(i, j)`` take the
     ``kh × kw × Cin`` window of the padded input, multiply it with every filter and sum.
     It gives the same numbers as :func:`conv2d` but is many times slower (one Python step
@@ -563,6 +578,8 @@ def conv2d_naive(x, w, b=None, *, stride=1, padding="valid", dilation=1):
 
 def conv_transpose2d(x, w, *, stride=1):
     """Transposed convolution of a single-channel image ("scatter-add", no padding).
+
+    Taught in ``course/week2_convolution/05_transposed_convolution.ipynb``.
 
     Every input pixel ``x[i, j]`` adds a copy of the kernel scaled by it, ``x[i, j] * w``,
     to the output at ``(i * s_r, j * s_c)``; overlapping copies are summed. The output has
@@ -631,6 +648,8 @@ def _scatter_patches(patches: np.ndarray, g: _Geometry, in_hw, dtype) -> np.ndar
 
 def col2im(patches, input_shape, kh, kw, *, stride=1, padding="valid", dilation=1):
     """Scatter-add windows back onto an image: the transpose of :func:`im2col`.
+
+    Taught in ``course/week3_building_blocks/04_backprop_through_convolution.ipynb``.
 
     ``im2col`` copies every input pixel into each window that covers it; ``col2im`` goes the
     other way and *adds* the entries of every window back onto the pixel they came from, so a
@@ -713,6 +732,8 @@ def _backward(x4, w4, grad4, g: _Geometry, dtype):
 def correlate2d_backward(x, w, grad_out, *, stride=1, padding="valid", dilation=1):
     """Gradients of :func:`correlate2d` with respect to the image and the kernel.
 
+    Taught in ``course/week3_building_blocks/04_backprop_through_convolution.ipynb``.
+
     Given ``grad_out[i, j] = dL/dout[i, j]`` (the *upstream* gradient of some loss ``L``
     with respect to the output of ``correlate2d(x, w, ...)``), returns ``dL/dx`` and ``dL/dw``.
     For stride 1, dilation 1 and ``"valid"`` padding::
@@ -770,6 +791,8 @@ def correlate2d_backward(x, w, grad_out, *, stride=1, padding="valid", dilation=
 
 def conv2d_backward(x, w, grad_out, *, stride=1, padding="valid", dilation=1):
     """Backward pass of :func:`conv2d`: gradients for the input, the kernel and the bias.
+
+    Taught in ``course/week3_building_blocks/04_backprop_through_convolution.ipynb``.
 
     With ``grad_out = dL/dout`` for ``out = conv2d(x, w, b, ...)``:
 

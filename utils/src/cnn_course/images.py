@@ -237,6 +237,9 @@ def check_sigma(sigma) -> float:
 def gaussian_blur(image, sigma: float) -> np.ndarray:
     """Blur an image with a Gaussian of standard deviation ``sigma`` pixels.
 
+    Taught in
+    ``course/00_start_here.ipynb`` and ``course/week1_why_convolutions/02_invariance_and_equivariance.ipynb``.
+
     Each colour channel is blurred separately (colours are not mixed); borders are
     handled by mirroring the image, so the edges do not darken.
 
@@ -273,6 +276,8 @@ def gaussian_blur(image, sigma: float) -> np.ndarray:
 
 def sharpness(image) -> float:
     """Mean absolute Laplacian of an image: large for crisp edges and fine texture.
+
+    Taught in ``course/00_start_here.ipynb``.
 
     The Laplacian (sum of second derivatives) responds to rapid changes in
     brightness, so blurring an image lowers this number. It is computed on the

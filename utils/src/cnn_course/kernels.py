@@ -42,6 +42,8 @@ def _check_size(size, name: str = "size", *, odd: bool = False) -> int:
 def sobel_x() -> np.ndarray:
     """Sobel kernel for changes along x (left→right): it finds **vertical** edges.
 
+    Taught in ``course/week2_convolution/02_sobel_edges.ipynb``.
+
     With cross-correlation the response is positive where the image gets brighter from
     left to right and negative where it gets darker. The kernel is a derivative
     ``[-1, 0, 1]`` along the columns times a smoothing ``[1, 2, 1]`` along the rows.
@@ -58,6 +60,8 @@ def sobel_x() -> np.ndarray:
 
 def sobel_y() -> np.ndarray:
     """Sobel kernel for changes along y (top→bottom): it finds **horizontal** edges.
+
+    Taught in ``course/week2_convolution/02_sobel_edges.ipynb``.
 
     With cross-correlation the response is positive where the image gets brighter from
     top to bottom (row index increasing). It is the transpose of :func:`sobel_x`.

@@ -37,6 +37,8 @@ _MODES = ("max", "avg", "min")
 def pool2d(x, size=2, stride=None, mode="max"):
     """Max, average or min pooling over the spatial axes of a channels-last image.
 
+    Taught in ``course/week3_building_blocks/03_pooling_dense_dropout_softmax.ipynb``.
+
     Parameters
     ----------
     x : array_like
@@ -111,6 +113,8 @@ def _unbatch(array4: np.ndarray, ndim: int) -> np.ndarray:
 
 def pool2d_backward(x, grad_out, size=2, stride=None, mode="max"):
     """Backward pass of :func:`pool2d`: the gradient with respect to its input.
+
+    Taught in ``course/week3_building_blocks/04_backprop_through_convolution.ipynb``.
 
     ``grad_out`` is ``dL/dout`` for ``out = pool2d(x, size, stride, mode)``; the result is
     ``dL/dx``. Pooling has no weights, so this is the only gradient.

@@ -415,6 +415,8 @@ class ReceptiveFieldTable(Sequence):
 def receptive_fields(layers, input_shape=None) -> ReceptiveFieldTable:
     """Receptive field size, jump and start of every layer of a stack.
 
+    Taught in ``course/week2_convolution/06_receptive_fields.ipynb``.
+
     Parameters
     ----------
     layers : list of Layer, or str
@@ -502,6 +504,8 @@ def _unit_geometry(layers, out_row, out_col, input_shape):
 def input_region(layers, out_row: int, out_col: int, input_shape) -> tuple[slice, slice]:
     """The input pixels inside the receptive field of one output unit, clipped to the image.
 
+    Taught in ``course/week2_convolution/06_receptive_fields.ipynb``.
+
     Parameters
     ----------
     layers : list of Layer, or str
@@ -533,6 +537,8 @@ def input_region(layers, out_row: int, out_col: int, input_shape) -> tuple[slice
 
 def input_mask(layers, out_row: int, out_col: int, input_shape) -> np.ndarray:
     """Which input pixels one output unit really depends on, as a boolean image.
+
+    Taught in ``course/week2_convolution/06_receptive_fields.ipynb``.
 
     Unlike :func:`input_region` (the whole field), this follows the connections
     back layer by layer, so it leaves out the holes between the taps of a dilated
@@ -626,6 +632,8 @@ def _flat_layers(model) -> list:
 
 def receptive_field_of_model(model) -> ReceptiveFieldTable:
     """The receptive fields of the layers of a Keras model that is a chain of conv/pool layers.
+
+    Taught in ``course/week2_convolution/06_receptive_fields.ipynb``.
 
     Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D and AveragePooling2D
     layers are read; layers that act on each pixel separately (InputLayer,

@@ -148,6 +148,8 @@ def _one_image_for(model, image) -> np.ndarray:
 def feature_maps(model, image, layer_names=None) -> dict[str, np.ndarray]:
     """The feature maps of every conv layer of ``model`` for one ``image``.
 
+    Taught in ``course/week3_building_blocks/06_what_the_network_sees.ipynb``.
+
     Each map is the layer's output, i.e. after the layer's own activation (if it
     has one, e.g. ``Conv2D(..., activation="relu")``).
 
@@ -204,6 +206,8 @@ def feature_maps(model, image, layer_names=None) -> dict[str, np.ndarray]:
 def activation_stats(feature_map) -> tuple[float, float]:
     """Mean activation and the fraction of exact zeros of a feature map (any shape).
 
+    Taught in ``course/week3_building_blocks/06_what_the_network_sees.ipynb``.
+
     After a ReLU, many activations are exactly 0: the map is *sparse*.
 
     Examples
@@ -251,6 +255,8 @@ def tile_images(images, *, columns: int | None = None, padding: int = 1, backgro
 
 def filter_grid(kernels, *, columns: int | None = None, padding: int = 1) -> np.ndarray:
     """First-layer convolution kernels as one image, each filter scaled to [0, 1] on its own.
+
+    Taught in ``course/week3_building_blocks/06_what_the_network_sees.ipynb``.
 
     Parameters
     ----------
@@ -362,6 +368,8 @@ def plot_filters(kernels, *, title: str | None = None, size: float = 4.0):
 
 def plot_feature_maps(maps: dict, image=None, *, max_channels: int = 16, size: float = 2.6):
     """One panel per layer: the first ``max_channels`` channels of each map (returned, not shown).
+
+    Taught in ``course/week3_building_blocks/06_what_the_network_sees.ipynb``.
 
     Parameters
     ----------

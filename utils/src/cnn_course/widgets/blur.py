@@ -1,4 +1,7 @@
-"""Blur explorer: Gaussian blur of a real photo with a sigma slider and a sharpness read-out."""
+"""Blur explorer: Gaussian blur of a real photo with a sigma slider and a sharpness read-out.
+
+Shown on the start page, ``course/00_start_here.ipynb``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Feature-map browser: pick an image, a conv layer and a channel of a Keras model and see its activations."""
+"""Feature-map browser: pick an image, a conv layer and a channel of a Keras model and see its activations.
+
+Taught in ``course/week3_building_blocks/06_what_the_network_sees.ipynb``.
+"""
 
 from __future__ import annotations
 

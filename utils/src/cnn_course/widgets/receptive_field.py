@@ -3,6 +3,8 @@
 The stack is typed as short text (``"c3 c3 p2 c3d2"``, see
 :func:`cnn_course.receptive_field.parse_layers`) or chosen from presets; sliders pick
 the layer and the unit; the photo is shown with the unit's receptive field lit up.
+
+Taught in ``course/week2_convolution/06_receptive_fields.ipynb``.
 """
 
 from __future__ import annotations
