@@ -32,6 +32,8 @@ import numbers
 
 import numpy as np
 
+from ._geometry import is_int
+
 __all__ = [
     "as_float_image",
     "check_image",
@@ -205,7 +207,7 @@ def shrink(image, max_side: int) -> np.ndarray:
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    if isinstance(max_side, bool) or not isinstance(max_side, numbers.Integral) or max_side < 1:
+    if not is_int(max_side) or max_side < 1:
         raise ValueError(f"max_side must be a positive int, got {max_side!r}")
     pixels = as_float_image(image)
     factor = math.ceil(max(pixels.shape[:2]) / max_side)

@@ -26,14 +26,13 @@ import numbers
 
 import numpy as np
 
+from ._geometry import check_int
+
 __all__ = ["PRESETS", "box_blur", "gaussian", "identity", "laplacian", "sharpen", "sobel_x", "sobel_y"]
 
 
 def _check_size(size, name: str = "size", *, odd: bool = False) -> int:
-    if not isinstance(size, numbers.Integral) or isinstance(size, bool):
-        raise TypeError(f"{name} must be an int, got {size!r}")
-    if size < 1:
-        raise ValueError(f"{name} must be positive, got {size}")
+    size = check_int(size, name, minimum=1)
     if odd and size % 2 == 0:
         raise ValueError(f"{name} must be odd so that the kernel has a centre pixel, got {size}")
     return int(size)

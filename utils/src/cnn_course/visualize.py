@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from ._geometry import is_int
+
 __all__ = [
     "activation_stats",
     "conv_layers",
@@ -238,9 +240,9 @@ def tile_images(images, *, columns: int | None = None, padding: int = 1, backgro
         raise ValueError(f"expected images of shape (N, h, w) or (N, h, w, 3) with N >= 1, got {stack.shape}")
     if columns is None:
         columns = math.ceil(math.sqrt(len(stack)))
-    if not isinstance(columns, (int, np.integer)) or columns < 1:
+    if not is_int(columns) or columns < 1:
         raise ValueError(f"columns must be a positive int, got {columns!r}")
-    if not isinstance(padding, (int, np.integer)) or padding < 0:
+    if not is_int(padding) or padding < 0:
         raise ValueError(f"padding must be an int >= 0, got {padding!r}")
     columns = min(int(columns), len(stack))
     rows = math.ceil(len(stack) / columns)
