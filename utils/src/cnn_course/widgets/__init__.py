@@ -27,22 +27,27 @@ Showing a PNG in an ``Image`` widget (instead of printing a matplotlib figure in
 an ``Output``) renders the same in JupyterLab, Notebook 7 and VS Code, updates
 without flicker, and can be checked in a browser by its ``src``.
 
-Widgets
--------
-:func:`blur_explorer`
+Widgets (one module each)
+-------------------------
+:func:`blur_explorer` (``blur.py``)
     Gaussian blur of a real photo with a sigma slider and a sharpness read-out.
-:func:`convolution_explorer`
-    A kernel (preset or typed) applied to a binary image or a photo, with padding,
-    stride and dilation; input, kernel and output side by side with the output shape.
-:func:`sliding_window_stepper`
+:func:`sliding_window_stepper` (``sliding_window.py``)
     A kernel stepped (or played) across a small image: window, products, sum, and
     a toggle between cross-correlation and true convolution.
-:func:`feature_map_browser`
-    A Keras model's feature maps: pick an image, a conv layer and a channel (or all
-    channels), with the map's mean activation and share of zeros.
-:func:`receptive_field_explorer`
+:func:`convolution_explorer` (``convolution.py``)
+    A kernel (preset or typed) applied to a binary image or a photo, with padding,
+    stride and dilation; input, kernel and output side by side with the output shape.
+:func:`receptive_field_explorer` (``receptive_field.py``)
     A stack of conv/pool layers typed as text (or a preset), a layer and a unit
     picked with sliders, and the input pixels that unit depends on, lit up on a photo.
+:func:`feature_map_browser` (``feature_maps.py``)
+    A Keras model's feature maps: pick an image, a conv layer and a channel (or all
+    channels), with the map's mean activation and share of zeros.
+
+``frame.py`` holds what they share (:class:`Frame`, :class:`FrameWidget`, the PNG
+helper); ``_grids.py`` draws small arrays as grids of numbers for the two convolution
+widgets. Photos are prepared by :mod:`cnn_course.images` (``to_grayscale``, ``to_rgb``,
+``shrink``), never in a widget module.
 
 Examples
 --------
