@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import ipywidgets
 import numpy as np
 
-from ..images import to_png_bytes
+from ..images import to_png_bytes, to_rgb
 from ..visualize import _one_image_for, activation_stats, conv_layers, feature_map_model, tile_images
 from .frame import Frame, FrameWidget
 
@@ -55,9 +55,7 @@ def _as_display(image) -> np.ndarray:
         picture = picture.mean(axis=2)  # more than 3 channels: show their mean
     low, high = picture.min(), picture.max()
     picture = (picture - low) / (high - low) if high > low else np.zeros_like(picture)
-    if picture.ndim == 2:
-        picture = np.repeat(picture[..., None], 3, axis=2)
-    return picture
+    return to_rgb(picture)  # grey repeated in all three channels
 
 
 def _coloured(values) -> np.ndarray:
