@@ -378,6 +378,25 @@ def test_settings_the_view_cannot_use_give_a_caption_not_an_exception():
     assert "(padding (1, 0), stride (1, 2), dilation (2, 1), cross-correlation)" in frame.caption
 
 
+def test_numbers_in_the_grids_are_readable_or_left_out():
+    # Cell numbers are >= 10 pt; a grid too fine for them shows only its colours.
+    from cnn_course.widgets import _grids
+    from matplotlib.figure import Figure
+
+    def texts_drawn(values):
+        fig = Figure(figsize=(10.5, 3.6))
+        axes = fig.subplots(1, 3, width_ratios=[1, 0.7, 1])
+        fig.subplots_adjust(left=0.01, right=0.97, top=0.86, bottom=0.02, wspace=0.12)
+        _grids.draw_grid(axes[2], values, cmap="gray", vmin=0, vmax=1, annotate=True, title="output")
+        assert axes[2].title.get_fontsize() >= 10
+        return axes[2].texts
+
+    integers = texts_drawn(conv.correlate2d(binary_image("square"), kernels.sobel_x(), padding="full"))
+    assert len(integers) == 100 and min(text.get_fontsize() for text in integers) >= 10
+    thirds = conv.correlate2d(binary_image("cross"), np.full((3, 3), 1 / 9), padding="full", dilation=2)
+    assert thirds.shape == (12, 12) and len(texts_drawn(thirds)) == 0  # "0.111" does not fit a 12×12 grid
+
+
 def test_explorer_accepts_your_own_image_and_kernel():
     own = np.arange(30).reshape(5, 6)
     explorer = convolution_explorer(own, kernel=LOPSIDED, flip=True)

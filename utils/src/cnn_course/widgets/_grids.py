@@ -43,7 +43,7 @@ def draw_grid(ax, values, *, cmap, vmin, vmax, annotate, title):
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=TITLE_FONT_SIZE)
-    if annotate:
+    if annotate and _numbers_fit(ax, values):
         norm = Normalize(vmin, vmax)
         for (row, col), value in np.ndenumerate(values):
             if np.isnan(value):
@@ -54,6 +54,24 @@ def draw_grid(ax, values, *, cmap, vmin, vmax, annotate, title):
             ax.text(col, row, value_text(value), ha="center", va="center", fontsize=CELL_FONT_SIZE,
                     color="white" if dark else "black")
     return image
+
+
+def _numbers_fit(ax, values) -> bool:
+    """Whether every value's text, at CELL_FONT_SIZE, fits inside its (square) cell of ``ax``.
+
+    Call after the figure's margins are set. A grid too fine for readable numbers shows
+    only its colours (and the colour bar); smaller type would not be readable at a glance.
+    """
+    finite = values[~np.isnan(values)] if np.issubdtype(np.asarray(values).dtype, np.floating) else values
+    if np.size(finite) == 0:
+        return True
+    box = ax.get_position()
+    figure = ax.get_figure()
+    rows, cols = np.shape(values)[:2]
+    # imshow keeps cells square, so the smaller of the two sizes is what each cell gets (points).
+    cell = min(box.width * figure.get_figwidth() / cols, box.height * figure.get_figheight() / rows) * 72
+    widest = max(len(value_text(value)) for value in np.ravel(finite))
+    return widest * 0.62 * CELL_FONT_SIZE <= 0.95 * cell and 1.3 * CELL_FONT_SIZE <= cell
 
 
 def signed_limits(*arrays) -> tuple[float, float]:
