@@ -40,12 +40,14 @@ PS1 = "assignments/ps1_convolution/ps1_convolution.ipynb"
 WIDGET = ".cnn-course-blur-explorer"
 STEPPER = ".cnn-course-sliding-window-stepper"
 EXPLORER = ".cnn-course-convolution-explorer"
+RF_EXPLORER = ".cnn-course-receptive-field"
 WIDGETS_NOTEBOOK = "convolution_widgets.ipynb"
 # Short play interval: 15 steps still take a few seconds of round trips to the kernel.
 WIDGETS_NOTEBOOK_CELLS = [
-    "from cnn_course.widgets import convolution_explorer, sliding_window_stepper",
+    "from cnn_course.widgets import convolution_explorer, receptive_field_explorer, sliding_window_stepper",
     "stepper = sliding_window_stepper(interval_ms=150)\nstepper",
     'explorer = convolution_explorer(source="square")\nexplorer',
+    'rf_explorer = receptive_field_explorer(photo="camera")\nrf_explorer',
 ]
 # Generous for a 2-core machine: the setup check imports TensorFlow and loads every data set.
 RUN_ALL_TIMEOUT_MS = 240_000
@@ -304,7 +306,8 @@ def test_a_student_reaches_ps1_and_an_instructor_sees_every_assignment_in_the_fo
 @pytest.mark.timeout(300)
 def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(course, tmp_path):
     from cnn_course import conv, kernels
-    from cnn_course.widgets.convolution import DEFAULT_KERNEL, DEFAULT_STEPPER_IMAGE
+    from cnn_course.widgets.convolution import DEFAULT_KERNEL
+    from cnn_course.widgets.sliding_window import DEFAULT_STEPPER_IMAGE
 
     correlation = conv.correlate2d(DEFAULT_STEPPER_IMAGE, kernels.PRESETS[DEFAULT_KERNEL])
     convolution = conv.convolve2d(DEFAULT_STEPPER_IMAGE, kernels.PRESETS[DEFAULT_KERNEL])
@@ -375,6 +378,23 @@ def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(co
             assert picture.get_attribute("src") != full_src
             assert explorer.locator("select").nth(1).input_value() == "custom"
             explorer.screenshot(path=ARTIFACTS / "explorer_bad_kernel.png")
+
+            # --- the receptive-field explorer: a stack it cannot read gets a caption that
+            # wraps (no sideways scrolling), and the preset menu names the typed stack.
+            rf_explorer = notebook.locator(RF_EXPLORER)
+            rf_explorer.scroll_into_view_if_needed()
+            caption = rf_explorer.locator(".cnn-course-caption")
+            caption.wait_for(timeout=60_000)
+            stack = rf_explorer.locator(".widget-text input")
+            stack.fill("c3 q9")
+            stack.press("Enter")
+            _wait_until(lambda: caption.text_content().startswith("⚠ cannot read layer 2"),
+                        "the caption to explain the unreadable layer")
+            for scope in (caption, rf_explorer.locator(".cnn-course-hint")):
+                scroll, client = scope.evaluate("e => [e.scrollWidth, e.clientWidth]")
+                assert scroll <= client, f"{scope} scrolls sideways: {scroll} px of text in {client} px"
+            assert rf_explorer.locator("select").first.input_value() == "(your own stack)", "the preset menu went blank"
+            rf_explorer.screenshot(path=ARTIFACTS / "receptive_field_bad_stack.png")
         except Exception:
             page.screenshot(path=ARTIFACTS / "convolution_widgets_failure.png")
             raise
