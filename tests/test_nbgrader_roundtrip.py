@@ -1,23 +1,29 @@
 """Round trip of every nbgrader assignment in solutions/ through the real nbgrader CLI.
 
-For each ``solutions/<name>/`` a temporary course folder is built (a copy of
-nbgrader_config.py and the source notebooks, so the repository is never
-written to) and nbgrader runs there once:
+One temporary course folder is built for all assignments under test (a copy of
+nbgrader_config.py and the source notebooks, so the repository is never written to),
+and nbgrader runs there three times in all, whatever the number of assignments:
 
-1. ``generate_assignment`` -> the release, compared with the committed ``assignments/<name>/``;
-2. three submissions are autograded in one call: the source notebook itself
-   ("solution_student", must get full marks), the blank release ("blank_student",
-   must get 0 without crashing the grader) and, where defined in LIBRARY_ANSWERS,
-   answers that hand the work to a library ("library_student", must lose those points);
-3. ``generate_feedback`` -> one HTML file per submission.
+1. ``generate_assignment "*"`` -> the releases, compared with the committed ``assignments/``;
+2. ``autograde "*"`` grades three submissions of every assignment: the source notebook itself
+   ("solution_student", must get full marks and run without an error in any cell: this is
+   the test that the solution notebooks run top to bottom, and its run time goes into the
+   notebook run-time table), the blank release ("blank_student", must get 0 without crashing
+   the grader, and every visible check must say which exercise is not answered yet) and,
+   where defined in LIBRARY_ANSWERS, answers that hand the work to a library
+   ("library_student", must lose those points);
+3. ``generate_feedback "*"`` -> one HTML file per submission.
 
 New assignments are picked up automatically. Run only these tests with
-``.venv/bin/pytest -m nbgrader``; they take about half a minute per assignment.
+``.venv/bin/pytest -m nbgrader``; only the assignments of the selected tests are graded
+(``-k ps0`` grades PS0 alone), and PS2, which trains a network, takes the longest.
 """
 
+import datetime
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +33,8 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.timeout(900)]
+# The first test grades every selected assignment (minutes on 2 cores), so the limit is generous.
+pytestmark = [pytest.mark.nbgrader, pytest.mark.timeout(1500)]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
@@ -209,9 +216,16 @@ model = build_model()
         # conv_backward (TensorFlow) is also what check_conv_gradients checks by default, so
         # Exercise 4 loses its points too; numerical_gradient (Exercise 3) keeps its points.
         "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex4-check", "ex4-hidden",
-                           "ex5-check", "ex5-hidden", "ex6-check", "ex6-hidden"],
+                           "ex5-check", "ex5-hidden", "sanity-initial-loss", "sanity-overfit",
+                           "ex6-check", "ex6-hidden"],
     },
 }
+
+# Colour codes in tracebacks (students see the text without them).
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# The widest line a student should have to read in an output: JupyterLab does not wrap
+# tracebacks, so longer lines of a failed check end behind a scrollbar.
+MAX_OUTPUT_COLUMNS = 90
 
 # Markers of text that must never reach students (nbgrader's default delimiters).
 SECRET_MARKERS = [
@@ -298,59 +312,103 @@ def read_grades(db_url, course_id, assignment, students):
     return grades
 
 
-def build_graded_course(name, course_dir):
-    """Release, submit, autograde and give feedback for assignment `name` inside course_dir."""
+def build_graded_course(names, course_dir):
+    """Release, submit, autograde and give feedback for the assignments `names` inside course_dir.
+
+    Returns {name: results}; nbgrader starts three times in all (release, autograde and
+    feedback of every assignment at once).
+    """
     course_dir = Path(course_dir)
     shutil.copy(CONFIG_FILE, course_dir / "nbgrader_config.py")
     skip_checkpoints = shutil.ignore_patterns(".ipynb_checkpoints")
-    shutil.copytree(SOLUTIONS_DIR / name, course_dir / "solutions" / name, ignore=skip_checkpoints)
+    for name in names:
+        shutil.copytree(SOLUTIONS_DIR / name, course_dir / "solutions" / name, ignore=skip_checkpoints)
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
     coursedir_config = config.CourseDirectory
 
     try:
-        release_tool.generate_release(name, course_root=course_dir, env={
+        release_tool.generate_release("*", course_root=course_dir, env={
             **os.environ, "NBGRADER_EXCHANGE": str(course_dir / "exchange-from-env")})
     except subprocess.CalledProcessError as error:
-        pytest.fail(f"nbgrader generate_assignment {name} failed:\n{error.stderr[-4000:]}")
-    release_dir = course_dir / coursedir_config.release_directory / name
+        pytest.fail(f"nbgrader generate_assignment failed:\n{error.stderr[-4000:]}")
 
     submitted_root = course_dir / coursedir_config.submitted_directory
-    students = {SOLUTION_STUDENT: course_dir / "solutions" / name, BLANK_STUDENT: release_dir}
-    for student, origin in students.items():
-        shutil.copytree(origin, submitted_root / student / name, ignore=skip_checkpoints)
-    if name in LIBRARY_ANSWERS:
-        students[LIBRARY_STUDENT] = None
-        for notebook_name in notebook_names(SOLUTIONS_DIR / name):
-            notebook = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
-            target = submitted_root / LIBRARY_STUDENT / name / notebook_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(replace_solution_cells(notebook, LIBRARY_ANSWERS[name]["replacements"]), target)
+    students_of = {}
+    for name in names:
+        release_dir = course_dir / coursedir_config.release_directory / name
+        students = {SOLUTION_STUDENT: course_dir / "solutions" / name, BLANK_STUDENT: release_dir}
+        for student, origin in students.items():
+            shutil.copytree(origin, submitted_root / student / name, ignore=skip_checkpoints)
+        if name in LIBRARY_ANSWERS:
+            students[LIBRARY_STUDENT] = None
+            for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+                notebook = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+                target = submitted_root / LIBRARY_STUDENT / name / notebook_name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(replace_solution_cells(notebook, LIBRARY_ANSWERS[name]["replacements"]), target)
+        students_of[name] = students
 
-    autograde = run_nbgrader(course_dir, "autograde", name)
-    run_nbgrader(course_dir, "generate_feedback", name)
-    return {
+    autograde = run_nbgrader(course_dir, "autograde", "*")
+    run_nbgrader(course_dir, "generate_feedback", "*")
+
+    def autograded_dir(name):
+        return lambda student: course_dir / coursedir_config.autograded_directory / student / name
+
+    def feedback_dir(name):
+        return lambda student: course_dir / coursedir_config.feedback_directory / student / name
+
+    return {name: {
         "config": coursedir_config,
         "full_config": config,
         "course_dir": course_dir,
-        "release_dir": release_dir,
+        "release_dir": course_dir / coursedir_config.release_directory / name,
         "autograde_log": autograde.stderr,
-        "grades": read_grades(coursedir_config.db_url, coursedir_config.course_id, name, students),
-        "autograded_dir": lambda student: course_dir / coursedir_config.autograded_directory / student / name,
-        "feedback_dir": lambda student: course_dir / coursedir_config.feedback_directory / student / name,
-    }
+        "grades": read_grades(coursedir_config.db_url, coursedir_config.course_id, name, students_of[name]),
+        "autograded_dir": autograded_dir(name),
+        "feedback_dir": feedback_dir(name),
+    } for name in names}
+
+
+def selected_assignments(session):
+    """The assignments that the selected tests of this module are parametrized with (all if none)."""
+    names = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.path == Path(__file__) and callspec is not None and "name" in callspec.params:
+            names.add(callspec.params["name"])
+    return sorted(names) or ASSIGNMENTS
 
 
 @pytest.fixture(scope="session")
-def graded_course(tmp_path_factory):
-    """graded_course(name) -> results of build_graded_course, built once per assignment."""
+def graded_course(request, tmp_path_factory):
+    """graded_course(name) -> results of build_graded_course for that assignment.
+
+    The first call grades every assignment that a selected test needs, in one course folder.
+    """
     built = {}
 
     def get(name):
         if name not in built:
-            built[name] = build_graded_course(name, tmp_path_factory.mktemp(f"course_{name}"))
+            names = sorted(set(selected_assignments(request.session)) - set(built) | {name})
+            built.update(build_graded_course(names, tmp_path_factory.mktemp("course")))
         return built[name]
 
     return get
+
+
+def cell_seconds(cell):
+    """Seconds a cell of a notebook executed by nbclient took (its recorded timing metadata)."""
+    timing = cell.metadata.get("execution", {})
+    started, finished = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if started is None or finished is None:
+        return 0.0
+    parse = datetime.datetime.fromisoformat
+    return (parse(finished.replace("Z", "+00:00")) - parse(started.replace("Z", "+00:00"))).total_seconds()
+
+
+def error_text(output):
+    """What a student sees of an error output: its traceback without colour codes."""
+    return ANSI_ESCAPE.sub("", "\n".join(output.get("traceback", [])))
 
 
 def source_points(name):
@@ -434,6 +492,78 @@ def test_source_notebook_gets_full_marks(name, graded_course):
     failed = {cell: (score, max_score) for cell, (score, max_score, _) in result["cells"].items() if score != max_score}
     assert not failed, f"the source notebook loses points in {failed}; see autograded/{SOLUTION_STUDENT}"
     assert result["score"] == result["max_score"]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_notebook_runs_top_to_bottom_when_autograded(name, graded_course, notebook_times):
+    """The autograde of the source notebook is the suite's run of it (test_notebooks skips solutions/)."""
+    course = graded_course(name)
+    for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+        notebook = nbformat.read(course["autograded_dir"](SOLUTION_STUDENT) / notebook_name, as_version=4)
+        code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        not_run = [cell.id for cell in code_cells if cell.execution_count is None]
+        assert not not_run, f"{name}/{notebook_name}: the grader did not run cells {not_run}"
+        failed = {cell.id: error_text(output)[-3000:] for cell in code_cells for output in cell.outputs
+                  if output.output_type == "error"}
+        assert not failed, f"{name}/{notebook_name}: cells of the source notebook raised errors: {failed}"
+        notebook_times[f"solutions/{name}/{notebook_name}"] = sum(cell_seconds(cell) for cell in code_cells)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_checks_of_unanswered_exercises_say_so(name, graded_course):
+    """Every visible graded check of the blank release says which exercise is not answered yet.
+
+    (A check cell ex<N>-check names Exercise N; other visible checks name the exercise they need.)
+    """
+    course = graded_course(name)
+    checked = 0
+    for notebook_name in notebook_names(course["autograded_dir"](BLANK_STUDENT)):
+        source = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+        visible_checks = {nbgrader_meta(cell)["grade_id"] for cell in source.cells
+                          if nbgrader_meta(cell).get("grade") and "BEGIN HIDDEN TESTS" not in cell.source}
+        notebook = nbformat.read(course["autograded_dir"](BLANK_STUDENT) / notebook_name, as_version=4)
+        for cell in notebook.cells:
+            grade_id = nbgrader_meta(cell).get("grade_id")
+            if grade_id not in visible_checks:
+                continue
+            checked += 1
+            shown = " ".join(" ".join(error_text(output).split()) for output in cell.outputs
+                             if output.output_type == "error")
+            number = re.fullmatch(r"ex(\d+)-check", grade_id)
+            expected = f"Exercise {number[1]} is not answered yet" if number else "is not answered yet"
+            assert expected in shown and "replace `raise notimplementederror()`" in shown.lower(), (
+                f"{name}: before an answer, check {grade_id} should say {expected!r} and which "
+                f"`raise NotImplementedError()` to replace; it shows:\n{shown[-2000:]}")
+    assert checked, f"{name} has no visible graded check cells"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_messages_and_printed_checks_fit_the_output_area(name, graded_course):
+    """Error messages, and what check cells print, are at most MAX_OUTPUT_COLUMNS wide.
+
+    (JupyterLab does not wrap tracebacks. Lines printed by libraries in other cells, such as a
+    data loader's message or Keras's progress bar, are not the problem set's to wrap.)
+    """
+    course = graded_course(name)
+    too_wide = []
+    for student in course["grades"]:
+        for notebook_name in notebook_names(course["autograded_dir"](student)):
+            notebook = nbformat.read(course["autograded_dir"](student) / notebook_name, as_version=4)
+            for cell in notebook.cells:
+                for output in cell.get("outputs", []):
+                    if output.output_type == "stream" and output.name == "stdout":
+                        lines = output.text.splitlines() if nbgrader_meta(cell).get("grade") else []
+                    elif output.output_type == "error" and "Traceback (most recent call last)" in error_text(output):
+                        lines = f"{output.ename}: {output.evalue}".splitlines()  # the message below the traceback
+                    elif output.output_type == "error":
+                        lines = error_text(output).splitlines()  # a message shown instead of a traceback
+                    else:
+                        continue
+                    too_wide += [(student, cell.id, line) for line in lines
+                                 if len(ANSI_ESCAPE.sub("", line).expandtabs()) > MAX_OUTPUT_COLUMNS]
+    assert not too_wide, (
+        f"{name}: {len(too_wide)} output lines are wider than {MAX_OUTPUT_COLUMNS} columns; "
+        f"break the message with \\n. First ones: {too_wide[:5]}")
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)

@@ -60,8 +60,12 @@ def nbgrader_environment(base=None):
 def generate_release(name, course_root=REPO_ROOT, env=None):
     """Run ``nbgrader generate_assignment name --force`` in ``course_root``.
 
+    ``name`` may be ``"*"``: nbgrader then releases every assignment of the source
+    folder in one run (it reads the names from the folders), which saves starting
+    nbgrader once per assignment.
+
     Raises ``subprocess.CalledProcessError`` (with nbgrader's log in
-    ``.output``) when nbgrader fails.
+    ``.stdout``/``.stderr``) when nbgrader fails.
     """
     return subprocess.run(
         [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force"],
@@ -82,12 +86,14 @@ def main(argv=None):
     unknown = sorted(set(args.names) - set(known))
     if unknown:
         parser.error(f"no such assignment in solutions/: {', '.join(unknown)} (known: {', '.join(known)})")
-    for name in args.names or known:
+    # Without names, one nbgrader run releases them all.
+    for pattern in args.names or ["*"]:
         try:
-            generate_release(name)
+            generate_release(pattern)
         except subprocess.CalledProcessError as error:
             sys.stderr.write(error.stdout + error.stderr)
-            sys.exit(f"nbgrader generate_assignment {name} failed (exit status {error.returncode})")
+            sys.exit(f"nbgrader generate_assignment {pattern} failed (exit status {error.returncode})")
+    for name in args.names or known:
         print(f"released solutions/{name}/ -> assignments/{name}/")
 
 
