@@ -364,7 +364,7 @@ def plot_filters(kernels, *, title: str | None = None, size: float = 4.0):
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title is not None:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=11)
     return fig
 
 
@@ -401,7 +401,7 @@ def plot_feature_maps(maps: dict, image=None, *, max_channels: int = 16, size: f
         if picture.ndim == 3 and picture.shape[2] == 1:
             picture = picture[..., 0]
         axes[0].imshow(picture, cmap="gray", interpolation="nearest")
-        axes[0].set_title(f"input {picture.shape[0]}×{picture.shape[1]}", fontsize=9)
+        axes[0].set_title(f"input {picture.shape[0]}×{picture.shape[1]}", fontsize=11)
         axes = axes[1:]
     colours = plt.get_cmap("magma").with_extremes(bad="white")  # white NaN separators between tiles
     for ax, (name, fmap) in zip(axes, maps.items(), strict=True):
@@ -410,7 +410,7 @@ def plot_feature_maps(maps: dict, image=None, *, max_channels: int = 16, size: f
         ax.imshow(feature_map_grid(fmap, channels=shown, background=np.nan), cmap=colours, vmin=0, vmax=1,
                   interpolation="nearest")
         h, w, c = fmap.shape
-        ax.set_title(f"{name} {h}×{w}×{c}", fontsize=9)
+        ax.set_title(f"{name} {h}×{w}×{c}", fontsize=11)
     for ax in fig.axes:
         ax.axis("off")
     fig.tight_layout()
