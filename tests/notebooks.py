@@ -50,7 +50,7 @@ def execute_notebook(path: Path, *, cell_timeout: int = 600) -> tuple[nbformat.N
 
 
 def browser_test_can_run() -> bool:
-    """Whether tests/test_browser.py finds what it needs (Chromium, playwright, make).
+    """Whether tests/test_browser.py finds what it needs (Chromium, playwright, make, git).
 
     Unlike ``browser_helpers.find_chromium`` this never skips or fails the caller.
     """
@@ -60,4 +60,5 @@ def browser_test_can_run() -> bool:
         find_chromium()
     except (pytest.skip.Exception, pytest.fail.Exception):
         return False
-    return importlib.util.find_spec("playwright") is not None and shutil.which("make") is not None
+    return (importlib.util.find_spec("playwright") is not None
+            and shutil.which("make") is not None and shutil.which("git") is not None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
 __all__ = ["DOWNLOAD_NOTICE", "load_first_working"]
@@ -118,7 +119,9 @@ def load_first_working(what: str, sources: Sequence[tuple[str, Callable]], *, fa
             notes = [detail] if detail else []
             if failures:
                 notes.append(f"{', '.join(failed for failed, _ in failures)} unavailable")
-            print(f"{what}: {name}" + (f" ({'; '.join(notes)})" if notes else ""))
+            line = f"{what}: {name}" + (f" ({'; '.join(notes)})" if notes else "")
+            # Wrapped: notebooks and nbgrader's feedback do not wrap long output lines.
+            print(textwrap.fill(line, width=90, subsequent_indent="    ", break_on_hyphens=False))
         return value
     raise fail(
         f"Could not load {what}. Tried, in order:\n"
