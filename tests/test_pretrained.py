@@ -368,11 +368,14 @@ def test_offline_weights_are_used_when_keras_cannot_download(monkeypatch, capsys
                                                             checkpoint_state, photo_batch):
     monkeypatch.setattr(model_module, "_keras_imagenet_model", _keras_offline)
     model = pretrained.mobilenet_v2()  # default cache: filled by the module fixture
-    # One plain line, and no "Downloading data from ..." for a download that did not happen.
+    # One plain message (wrapped at 90 columns, continuation lines indented), and no
+    # "Downloading data from ..." for a download that did not happen.
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("MobileNetV2: torchvision's ImageNet checkpoint, converted (cached conversion ")
-    assert lines[0].endswith("; Keras download unavailable)")
+    assert sum(not line.startswith(" ") for line in lines) == 1, lines
+    assert all(len(line) <= 90 or " " not in line.strip() for line in lines), lines
+    message = " ".join(line.strip() for line in lines)
+    assert message.startswith("MobileNetV2: torchvision's ImageNet checkpoint, converted (cached conversion ")
+    assert message.endswith("; Keras download unavailable)")
     _assert_holds_the_checkpoint(model, checkpoint_state)
     _assert_recognises_the_photos(model, photo_batch)
 

@@ -120,8 +120,9 @@ def load_first_working(what: str, sources: Sequence[tuple[str, Callable]], *, fa
             if failures:
                 notes.append(f"{', '.join(failed for failed, _ in failures)} unavailable")
             line = f"{what}: {name}" + (f" ({'; '.join(notes)})" if notes else "")
-            # Wrapped: notebooks and nbgrader's feedback do not wrap long output lines.
-            print(textwrap.fill(line, width=90, subsequent_indent="    ", break_on_hyphens=False))
+            # Wrapped (never inside a path): notebooks and nbgrader's feedback do not wrap output.
+            print(textwrap.fill(line, width=90, subsequent_indent="    ",
+                                break_long_words=False, break_on_hyphens=False))
         return value
     raise fail(
         f"Could not load {what}. Tried, in order:\n"
