@@ -58,3 +58,13 @@ for folder in (GRADING_DIR, EXCHANGE_ROOT):
 # reads Execute.timeout; ExecutePreprocessor.timeout (nbconvert's parent class)
 # also reaches it but loses when both are set, so only Execute.timeout is set.
 c.Execute.timeout = 600
+
+# Feedback never shows hidden tests. The course's grader (python -m cnn_course.grading
+# autograde, docs/nbgrader.md) never writes them into the autograded notebook; plain
+# `nbgrader autograde` does, so ClearHiddenTests runs first as a second line of defence
+# (nbgrader's own feedback preprocessors follow it).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
