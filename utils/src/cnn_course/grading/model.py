@@ -69,6 +69,25 @@ class GradingConfig:
 
 
 @dataclass
+class CoursePaths:
+    """Where things are on the machine that grades (a worker), for the sandboxes.
+
+    Attributes
+    ----------
+    python : str
+        The Python interpreter started inside the sandboxes (the course environment's).
+    data_folders : tuple of str
+        Host folders the sandboxes see read-only (e.g. ``~/.keras/datasets``, expanded).
+    scratch_root : str or None
+        Where the private scratch folders are made (the system's temporary folder if None).
+    """
+
+    python: str
+    data_folders: tuple[str, ...] = ()
+    scratch_root: str | None = None
+
+
+@dataclass
 class SandboxCell:
     """One code cell of the student run, in submission order.
 
