@@ -1,0 +1,272 @@
+"""`python -m cnn_course.grading autograde`: a batch of good and bad submissions, resume, Dask.
+
+The pipeline that runs a notebook in sandboxes is replaced by a stand-in (`fake_grade_notebook`:
+full marks when the answer doubles its argument) so these tests check the command's own work in
+seconds: the batch goes on past every bad notebook, nothing is lost or regraded after a crash,
+and a Dask cluster of two worker processes gives the same results as local threads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import nbformat
+import pytest
+import test_grading_gradebook as shared
+from cnn_course.grading import cli
+from cnn_course.grading.gradebook import GradebookWriter, read_journal
+from test_grading_gradebook import (
+    ASSIGNMENT,
+    HIDDEN_MARKER,
+    RIGHT_ANSWER,
+    fake_result,
+    gradebook_rows,
+    submission,
+    submit,
+)
+
+# The tiny released course of the gradebook tests (pytest fixtures, used by name).
+tiny_course_template = shared.tiny_course_template
+tiny_course = shared.tiny_course
+
+calls: list[str] = []
+interrupt_at_call: list[int] = []   # e.g. [2]: the run is interrupted while grading the 2nd submission
+
+
+def fake_grade_notebook(plan, *, unsafe_no_sandbox):
+    """Stands in for the sandboxed pipeline; a marker in the answer makes the grader fail."""
+    answer = "\n".join(cell.source for cell in plan.sandbox_cells if not cell.author)
+    calls.append(answer)
+    if "GRADER-FAILS-HERE" in answer:
+        raise RuntimeError("simulated failure of the grading machinery")
+    if len(calls) in interrupt_at_call:
+        raise KeyboardInterrupt   # Ctrl-C, or the run killed, while this submission is graded
+    return fake_result(plan)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calls():
+    calls.clear()
+    interrupt_at_call.clear()
+
+
+def sandbox_works():
+    return True, "test sandbox"
+
+
+def sandbox_missing():
+    return False, "bwrap is not installed"
+
+
+def run(course, *argv, monkeypatch, grade_notebook=fake_grade_notebook, sandbox_check=sandbox_works, **options):
+    monkeypatch.chdir(course.root)
+    out = io.StringIO()
+    status = cli.main(["autograde", ASSIGNMENT, "--no-progress", *argv], out=out, grade_notebook=grade_notebook,
+                      sandbox_check=sandbox_check, **options)
+    return status, out.getvalue()
+
+
+def table(course):
+    with open(course.grading_folder(ASSIGNMENT) / "grades.csv", newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def class_of_six(course):
+    """Two honest students and four bad submissions (issue 8's catalogue, the parts decided before running)."""
+    submit(course, "alice", submission(course))
+    submit(course, "bob", submission(course, answer="def double(x):\n    return x"))
+    submit(course, "carol", b'{"cells": [}')
+    (course.submitted_folder("dave", ASSIGNMENT)).mkdir(parents=True)      # handed in nothing
+    duplicated = submission(course)
+    copy_of_test = nbformat.from_dict(json.loads(json.dumps(duplicated.cells[3])))
+    copy_of_test.id, copy_of_test.source = "copy", "pass"
+    duplicated.cells.insert(2, copy_of_test)
+    submit(course, "erin", duplicated)
+    deleted = submission(course)
+    deleted.cells = [cell for cell in deleted.cells if cell.metadata.nbgrader["grade_id"] != "ex1-hidden"]
+    submit(course, "frank", deleted)
+
+
+def test_check_says_whether_there_is_a_sandbox(monkeypatch):
+    out = io.StringIO()
+    assert cli.main(["check"], out=out, sandbox_check=sandbox_missing) == 2
+    assert out.getvalue() == "no working sandbox: bwrap is not installed\n"
+
+
+def test_without_a_sandbox_nothing_runs_unless_the_risk_is_accepted(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    status, said = run(tiny_course, monkeypatch=monkeypatch, sandbox_check=sandbox_missing)
+    assert status == 2 and calls == []
+    assert said.startswith("error: no working sandbox on this machine (bwrap is not installed).")
+    assert "--unsafe-no-sandbox" in said and not tiny_course.autograded_folder("alice", ASSIGNMENT).exists()
+    status, said = run(tiny_course, "--unsafe-no-sandbox", monkeypatch=monkeypatch, sandbox_check=sandbox_missing)
+    assert status == 0 and said.startswith(cli.UNSAFE_WARNING)
+    assert "WITHOUT a sandbox" in said
+
+
+def test_one_bad_notebook_never_stops_the_batch(tiny_course, monkeypatch):
+    class_of_six(tiny_course)
+    status, said = run(tiny_course, "--workers", "2", monkeypatch=monkeypatch)
+    assert status == 0, said
+    assert "Done: 2 graded, 2 flagged, 1 invalid, 1 missing, 0 error." in said
+    rows = table(tiny_course)
+    assert {student: (row["status"], row["score"], row["max_score"]) for student, row in rows.items()} == {
+        "alice": ("graded", "3", "4"), "bob": ("graded", "0", "4"), "carol": ("invalid", "0", "4"),
+        "dave": ("missing", "0", "4"), "erin": ("flagged", "3", "4"), "frank": ("flagged", "3", "4")}
+    assert rows["carol"]["problems"].startswith("The notebook file could not be read: it is not valid JSON")
+    assert rows["dave"]["problems"] == "tiny.ipynb was not handed in."
+    assert "'ex1-check' is in the notebook more than once" in rows["erin"]["problems"]
+    assert rows["frank"]["problems"] == "The read-only cell 'ex1-hidden' was deleted; the grader put the original back."
+    assert gradebook_rows(tiny_course, "alice")["score"] == 3.0
+    assert gradebook_rows(tiny_course, "carol")["score"] == 0.0
+    for student in ("alice", "bob", "erin", "frank"):
+        text = (tiny_course.autograded_folder(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb").read_text()
+        assert HIDDEN_MARKER not in text
+
+
+def test_a_failing_grader_is_that_students_error_and_a_rerun_retries_only_them(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    submit(tiny_course, "bob", submission(tiny_course, answer=RIGHT_ANSWER + "  # GRADER-FAILS-HERE"))
+    status, said = run(tiny_course, monkeypatch=monkeypatch)
+    assert status == 1
+    assert "  bob: the grader failed: RuntimeError: simulated failure of the grading machinery" in said
+    assert table(tiny_course)["bob"]["status"] == "error"
+    assert list(read_journal(tiny_course.grading_folder(ASSIGNMENT) / "journal.jsonl")) == ["alice"]
+    submit(tiny_course, "bob", submission(tiny_course, answer="def double(x):\n    return x + x"))
+    calls.clear()
+    status, said = run(tiny_course, monkeypatch=monkeypatch)
+    assert status == 0 and len(calls) == 1 and "x + x" in calls[0]
+    assert "Skipping 1 student(s) graded before" in said
+    assert table(tiny_course)["bob"]["status"] == "graded"
+
+
+def test_resume_after_a_crash_between_two_students_loses_and_regrades_nothing(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    submit(tiny_course, "bob", submission(tiny_course, answer="def double(x):\n    return x + x"))
+    submit(tiny_course, "carol", submission(tiny_course, answer="def double(x):\n    return x"))
+    interrupt_at_call.append(2)
+    status, said = run(tiny_course, "--workers", "1", monkeypatch=monkeypatch)
+    assert status == 130 and "Interrupted: 1 submission(s) graded and saved" in said
+    assert gradebook_rows(tiny_course, "alice")["score"] == 3.0
+    assert list(read_journal(tiny_course.grading_folder(ASSIGNMENT) / "journal.jsonl")) == ["alice"]
+    calls.clear()
+    interrupt_at_call.clear()
+    status, said = run(tiny_course, "--workers", "1", monkeypatch=monkeypatch)
+    assert status == 0, said
+    assert "Skipping 1 student(s) graded before" in said
+    assert len(calls) == 2 and not any("2 * x" in answer for answer in calls), "alice was graded again"
+    assert {student: row["score"] for student, row in table(tiny_course).items()} == {
+        "alice": "3", "bob": "3", "carol": "0"}
+
+
+def test_a_kill_after_the_commit_and_before_the_journal_line_regrades_only_that_student(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    submit(tiny_course, "bob", submission(tiny_course, answer="def double(x):\n    return x + x"))
+    original = GradebookWriter._append_journal
+
+    def killed_after_alice(self, entry):
+        if entry.student == "bob":
+            raise KeyboardInterrupt   # as if the process were killed right after bob's commit
+        original(self, entry)
+
+    monkeypatch.setattr(GradebookWriter, "_append_journal", killed_after_alice)
+    status, _ = run(tiny_course, "--workers", "1", monkeypatch=monkeypatch)
+    assert status == 130
+    assert gradebook_rows(tiny_course, "bob")["score"] == 3.0          # committed: not lost
+    monkeypatch.setattr(GradebookWriter, "_append_journal", original)
+    calls.clear()
+    status, _ = run(tiny_course, monkeypatch=monkeypatch)
+    assert status == 0 and len(calls) == 1 and "x + x" in calls[0]
+    assert gradebook_rows(tiny_course, "bob")["score"] == 3.0
+    backups = sorted(tiny_course.grading_folder(ASSIGNMENT).glob("gradebook-before-*.db"))
+    assert len(backups) == 2   # one per run that wrote
+
+
+def test_no_resume_grades_everybody_again_and_student_picks_some(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    submit(tiny_course, "bob", submission(tiny_course, answer=None))
+    run(tiny_course, monkeypatch=monkeypatch)
+    calls.clear()
+    status, _ = run(tiny_course, "--student", "bob", "--no-resume", monkeypatch=monkeypatch)
+    assert status == 0 and len(calls) == 1 and "NotImplementedError" in calls[0]
+    status, said = run(tiny_course, "--student", "zoe", monkeypatch=monkeypatch)
+    assert status == 2 and said.startswith("error: no submission of tiny for zoe")
+
+
+def test_a_changed_test_means_a_regrade_on_resume(tiny_course, monkeypatch):
+    submit(tiny_course, "alice", submission(tiny_course))
+    run(tiny_course, monkeypatch=monkeypatch)
+    source_path = tiny_course.source_folder(ASSIGNMENT) / f"{ASSIGNMENT}.ipynb"
+    source = nbformat.read(source_path, 4)
+    source.cells[4].source = source.cells[4].source.replace("double(3) == 6", "double(4) == 8")
+    nbformat.write(source, source_path)
+    calls.clear()
+    status, _ = run(tiny_course, monkeypatch=monkeypatch)
+    assert status == 0 and len(calls) == 1
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["autograde", "ps9"], "error: there is no assignment 'ps9'"),
+])
+def test_plain_errors_before_anything_runs(tiny_course, monkeypatch, argv, says):
+    monkeypatch.chdir(tiny_course.root)
+    out = io.StringIO()
+    assert cli.main(argv, out=out, sandbox_check=sandbox_works) == 2
+    assert out.getvalue().startswith(says)
+
+
+def test_outside_a_course_the_error_says_where_to_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert cli.main(["autograde", "ps1_convolution"], out=out, sandbox_check=sandbox_works) == 2
+    assert "run the grader from the course root" in out.getvalue()
+
+
+def test_a_missing_release_says_make_release(tiny_course, monkeypatch):
+    (tiny_course.release_folder(ASSIGNMENT) / f"{ASSIGNMENT}.ipynb").unlink()
+    status, said = run(tiny_course, monkeypatch=monkeypatch)
+    assert status == 2 and "is missing: run `make release`" in said
+
+
+def test_dask_workers_in_two_processes_grade_like_local_threads(tiny_course, tmp_path, monkeypatch):
+    import shutil
+
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    class_of_six(tiny_course)
+    other = shared.Course.load(shutil.copytree(tiny_course.root, tmp_path / "dask-course"))
+    status, _ = run(tiny_course, "--workers", "2", monkeypatch=monkeypatch)
+    assert status == 0
+    # The stand-in pipeline lives in test modules the workers cannot import: send it by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(shared)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            status, said = run(other, "--dask", "local", monkeypatch=monkeypatch, dask_client=client)
+            worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        cloudpickle.unregister_pickle_by_value(shared)
+    assert status == 0, said
+    assert len(worker_pids) == 2 and __import__("os").getpid() not in worker_pids
+
+    def comparable(course):
+        rows = {student: {k: v for k, v in row.items() if k != "seconds"} for student, row in table(course).items()}
+        notebooks = {student: _without_ids((course.autograded_folder(student, ASSIGNMENT) / "tiny.ipynb").read_text())
+                     for student in rows if (course.autograded_folder(student, ASSIGNMENT) / "tiny.ipynb").exists()}
+        grades = {student: gradebook_rows(course, student)["grades"] for student in rows}
+        return rows, notebooks, grades
+
+    assert comparable(other) == comparable(tiny_course)
+
+
+def _without_ids(text):
+    notebook = json.loads(text)
+    for cell in notebook["cells"]:
+        cell.pop("id", None)
+    return notebook
