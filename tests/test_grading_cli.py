@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -270,3 +271,32 @@ def _without_ids(text):
     for cell in notebook["cells"]:
         cell.pop("id", None)
     return notebook
+
+
+def test_the_course_package_never_imports_the_grader():
+    """Students' `pip install ./utils` must not need the grader's dependencies."""
+    import ast
+
+    import cnn_course
+
+    package = Path(cnn_course.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        if "grading" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any("grading" in name or name.split(".")[0] in ("dask", "distributed") for name in names):
+                offenders.append(str(path.relative_to(package)))
+    assert not offenders
+
+
+def test_the_grading_extra_declares_what_the_grader_imports():
+    import tomllib
+    from conftest import REPO_ROOT
+    from packaging.requirements import Requirement
+
+    extra = tomllib.loads((REPO_ROOT / "utils" / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    declared = {Requirement(text).name.lower() for text in extra["grading"]}
+    assert {"nbgrader", "nbformat", "dask", "distributed", "tqdm", "ipython"} <= declared
