@@ -304,3 +304,19 @@ def test_csv_has_one_row_per_student(tmp_path, tiny_course):
         "bob,graded,0,4,1.0,",
         "carl,error,0,0,2.0,the grader failed: boom",
     ]
+
+
+def test_canvas_export_has_the_columns_canvas_imports(tiny_course, tmp_path):
+    from cnn_course.grading.gradebook import CanvasCsvExportPlugin
+
+    with GradebookWriter(tiny_course, ASSIGNMENT) as writer:
+        writer.record(outcome_for(tiny_course, "alice", submission(tiny_course)))
+    with Gradebook(tiny_course.db_url, tiny_course.coursedir.course_id) as gradebook:
+        gradebook.update_or_create_student("alice", first_name="Alice", last_name="Liddell", lms_user_id="1042")
+        gradebook.update_or_create_student("zed")        # enrolled, handed in nothing
+        CanvasCsvExportPlugin(to=str(tmp_path / "canvas.csv")).export(gradebook)
+    assert (tmp_path / "canvas.csv").read_text().splitlines() == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,tiny",
+        '"Liddell, Alice",1042,alice,,,3',
+        "zed,,zed,,,0",
+    ]

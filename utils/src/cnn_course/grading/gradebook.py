@@ -45,6 +45,7 @@ from nbgrader.api import (
     SubmittedNotebook,
 )
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.plugins.export import ExportPlugin
 from nbgrader.utils import parse_utc
 from sqlalchemy.exc import OperationalError
 from traitlets.config.loader import PyFileConfigLoader
@@ -53,6 +54,7 @@ from .results import SubmissionOutcome, write_notebook
 
 __all__ = [
     "CONFIG_FILE",
+    "CanvasCsvExportPlugin",
     "Course",
     "CourseError",
     "GradebookWriter",
@@ -420,3 +422,46 @@ def write_csv(path: Path, entries: Iterable[JournalEntry | SubmissionOutcome]) -
                              f"{entry.seconds:.1f}", " | ".join(entry.problems)])
     os.replace(partial, path)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Canvas
+
+
+class CanvasCsvExportPlugin(ExportPlugin):
+    """``nbgrader export`` to a CSV that Canvas' gradebook imports (*Grades > Import*).
+
+    One row per student, the columns Canvas reads (``Student``, ``ID``, ``SIS User ID``,
+    ``SIS Login ID``, ``Section``) and one column of points per assignment (a column whose
+    name is not an assignment in Canvas yet becomes a new one). Canvas matches a row by its
+    Canvas ``ID`` (nbgrader's ``lms_user_id``, when the roster has it), else by ``SIS User ID``
+    (the nbgrader student id). A missing submission scores 0, as in nbgrader's own CSV. Use::
+
+        nbgrader export --exporter=cnn_course.grading.gradebook.CanvasCsvExportPlugin --to nbgrader/canvas.csv
+
+    ``--assignment`` and ``--student`` select as for nbgrader's CSV.
+    """
+
+    def export(self, gradebook: Gradebook) -> None:
+        destination = self.to or "canvas.csv"
+        wanted_assignments = {str(name) for name in self.assignment}
+        wanted_students = {str(name) for name in self.student}
+        assignments = [a for a in gradebook.assignments if not wanted_assignments or a.name in wanted_assignments]
+        students = [s for s in gradebook.students if not wanted_students or s.id in wanted_students]
+        self.log.info("Exporting grades of %d students for Canvas to %s", len(students), destination)
+        with open(destination, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+                            + [assignment.name for assignment in assignments])
+            named = [(", ".join(part for part in (s.last_name, s.first_name) if part) or s.id, s) for s in students]
+            for name, student in sorted(named, key=lambda pair: (pair[0].lower(), pair[1].id)):
+                row = [name, student.lms_user_id or "", student.id, "", ""]
+                for assignment in assignments:
+                    try:
+                        submission = gradebook.find_submission(assignment.name, student.id)
+                    except MissingEntry:
+                        row.append("0")
+                        continue
+                    penalty = submission.late_submission_penalty or 0.0
+                    row.append(f"{max(0.0, submission.score - penalty):g}")
+                writer.writerow(row)
