@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import math
@@ -49,7 +50,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -276,7 +277,8 @@ class UnsupportedValue:
         return hash(("UnsupportedValue", self.type_name))
 
 
-def _is_keras_model(value: Any) -> bool:
+def is_keras_model(value: Any) -> bool:
+    """True for a Keras model, checked only if Keras is already imported (never imports it)."""
     # Only when Keras is already loaded (the student used it): never import it just to check.
     # A stubbed Keras (restricted run) may raise on any attribute, hence the broad except.
     try:
@@ -350,7 +352,8 @@ def _type_name(value: Any) -> str:
     return name if module in ("builtins", "__main__", "") else f"{module}.{name}"
 
 
-def encode_value(value: Any, blobs: list[bytes] | None = None, *, _depth: int = 0) -> tuple[Any, list[bytes]]:
+def encode_value(value: Any, blobs: list[bytes] | None = None, *,
+                 encode_callable: Callable[[Any], Any] | None = None) -> tuple[Any, list[bytes]]:
     """Describe ``value`` as JSON data plus binary blobs (see the module docstring).
 
     Parameters
@@ -359,6 +362,10 @@ def encode_value(value: Any, blobs: list[bytes] | None = None, *, _depth: int = 
         The value to send.
     blobs : list of bytes, optional
         The list to append attachments to (a new one if omitted).
+    encode_callable : callable, optional
+        Called with each function found in ``value``; returns its description (e.g.
+        ``{"t": "function", "id": 3, "name": "smooth"}`` for a function the peer may call
+        back) or None for "unsupported". Without it, functions are unsupported.
 
     Returns
     -------
@@ -367,49 +374,56 @@ def encode_value(value: Any, blobs: list[bytes] | None = None, *, _depth: int = 
     """
     if blobs is None:
         blobs = []
-    if _depth > MAX_DEPTH:
-        return {"unsupported": "value nested too deeply"}, blobs
+    return _encode(value, blobs, encode_callable, 0), blobs
+
+
+def _encode(value: Any, blobs: list[bytes], encode_callable, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return {"unsupported": "value nested too deeply"}
+
+    def inner(item):
+        return _encode(item, blobs, encode_callable, depth + 1)
+
     # bool before int: bool is a subclass of int. Exact types only, so a student's subclass of
-    # int or str with surprising methods arrives as a plain int or str.
+    # int or str with surprising methods is not passed on as if it were a plain int or str.
     kind = type(value)
-    if value is None or kind in (bool, str):
-        return value, blobs
-    if kind is int:
-        return value, blobs
+    if value is None or kind in (bool, str, int):
+        return value
     if kind is float:
-        return (value if math.isfinite(value) else {"t": "float", "v": repr(value)}), blobs
+        return value if math.isfinite(value) else {"t": "float", "v": repr(value)}
     if kind is complex:
-        return {"t": "complex", "v": [value.real, value.imag]}, blobs
+        return {"t": "complex", "v": [value.real, value.imag]}
     if kind in (bytes, bytearray):
         blobs.append(bytes(value))
-        return {"t": kind.__name__, "blob": len(blobs) - 1}, blobs
+        return {"t": kind.__name__, "blob": len(blobs) - 1}
     if kind in (list, tuple, set, frozenset):
-        items = [encode_value(item, blobs, _depth=_depth + 1)[0] for item in value]
-        return {"t": kind.__name__, "v": items}, blobs
+        return {"t": kind.__name__, "v": [inner(item) for item in value]}
     if kind is dict:
-        pairs = [[encode_value(key, blobs, _depth=_depth + 1)[0], encode_value(item, blobs, _depth=_depth + 1)[0]]
-                 for key, item in value.items()]
-        return {"t": "dict", "v": pairs}, blobs
+        return {"t": "dict", "v": [[inner(key), inner(item)] for key, item in value.items()]}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if array.dtype.hasobject:
-            return {"unsupported": f"{_type_name(value)} of Python objects"}, blobs
+            return {"unsupported": f"{_type_name(value)} of Python objects"}
         blobs.append(_encode_array(array))
-        return {"t": "ndarray" if isinstance(value, np.ndarray) else "npscalar", "blob": len(blobs) - 1}, blobs
+        return {"t": "ndarray" if isinstance(value, np.ndarray) else "npscalar", "blob": len(blobs) - 1}
     if isinstance(value, np.dtype) and not value.hasobject and value.fields is None:
-        return {"t": "dtype", "v": value.str}, blobs
+        return {"t": "dtype", "v": value.str}
     if isinstance(value, type) and issubclass(value, np.generic) and value is not np.object_:
         try:
-            return {"t": "nptype", "v": np.dtype(value).str}, blobs
+            return {"t": "nptype", "v": np.dtype(value).str}
         except TypeError:
-            return {"unsupported": f"type {value.__name__}"}, blobs
-    if _is_keras_model(value):
+            return {"unsupported": f"type {value.__name__}"}
+    if is_keras_model(value):
         try:
             blobs.append(_encode_keras(value))
         except Exception as error:  # a model Keras cannot save (e.g. a custom layer)
-            return {"unsupported": f"{_type_name(value)} that Keras could not save ({type(error).__name__})"}, blobs
-        return {"t": "keras", "blob": len(blobs) - 1}, blobs
-    return {"unsupported": _type_name(value)}, blobs
+            return {"unsupported": f"{_type_name(value)} that Keras could not save ({type(error).__name__})"}
+        return {"t": "keras", "blob": len(blobs) - 1}
+    if encode_callable is not None and callable(value) and not isinstance(value, type):
+        description = encode_callable(value)
+        if description is not None:
+            return description
+    return {"unsupported": _type_name(value)}
 
 
 _SIMPLE_DTYPE_CHARS = set("<>|=?bBhHiIlLqQeEfdgFDGSUVmMcp0123456789[]sun")
@@ -422,19 +436,36 @@ def _blob(description: dict, blobs: Sequence[bytes]) -> bytes:
     return blobs[index]
 
 
-def decode_value(description: Any, blobs: Sequence[bytes] = (), *, _depth: int = 0) -> Any:
+def decode_value(description: Any, blobs: Sequence[bytes] = (), *,
+                 decode_function: Callable[[dict], Any] | None = None) -> Any:
     """Rebuild a value from :func:`encode_value`'s description and blobs.
 
     Arrays are read from ``.npy`` bytes with pickles refused; Keras models are loaded with
     ``safe_mode=True``; unsupported values become :class:`UnsupportedValue`.
+
+    Parameters
+    ----------
+    description : JSON data
+    blobs : sequence of bytes
+    decode_function : callable, optional
+        Turns a function description (tag ``"function"`` or ``"student_function"``) into a
+        callable; without it such values become :class:`UnsupportedValue`.
 
     Raises
     ------
     ProtocolError
         The description is malformed (which an honest encoder never produces).
     """
-    if _depth > MAX_DEPTH + 1:
+    return _decode(description, blobs, decode_function, 0)
+
+
+def _decode(description: Any, blobs: Sequence[bytes], decode_function, depth: int) -> Any:
+    if depth > MAX_DEPTH + 1:
         raise ProtocolError("a value is nested too deeply")
+
+    def inner(item):
+        return _decode(item, blobs, decode_function, depth + 1)
+
     if description is None or type(description) in (bool, int, float, str):
         return description
     if type(description) is not dict:
@@ -446,7 +477,7 @@ def decode_value(description: Any, blobs: Sequence[bytes] = (), *, _depth: int =
     if tag in ("list", "tuple", "set", "frozenset"):
         if type(content) is not list:
             raise ProtocolError(f"a {tag} value has no item list")
-        items = [decode_value(item, blobs, _depth=_depth + 1) for item in content]
+        items = [inner(item) for item in content]
         try:
             return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
         except TypeError as error:
@@ -455,8 +486,7 @@ def decode_value(description: Any, blobs: Sequence[bytes] = (), *, _depth: int =
         if type(content) is not list or not all(type(pair) is list and len(pair) == 2 for pair in content):
             raise ProtocolError("a dict value has no list of key-value pairs")
         try:
-            return {decode_value(key, blobs, _depth=_depth + 1): decode_value(item, blobs, _depth=_depth + 1)
-                    for key, item in content}
+            return {inner(key): inner(item) for key, item in content}
         except TypeError as error:
             raise ProtocolError(f"a dict value cannot be rebuilt: {error}") from None
     if tag == "float" and content in ("nan", "inf", "-inf"):
@@ -483,4 +513,66 @@ def decode_value(description: Any, blobs: Sequence[bytes] = (), *, _depth: int =
         return dtype if tag == "dtype" else dtype.type
     if tag == "keras":
         return _decode_keras(_blob(description, blobs))
+    if tag in ("function", "student_function"):
+        name = description.get("name")
+        if type(name) is not str:
+            raise ProtocolError("a function value has no name")
+        if decode_function is None:
+            return UnsupportedValue(f"function {name[:100]}")
+        return decode_function(description)
     raise ProtocolError(f"unknown value tag {tag!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors that cross the boundary
+
+#: Builtin exception classes an error from the other side may come back as.
+_REBUILDABLE_ERRORS = {name: cls for name, cls in vars(builtins).items()
+                       if isinstance(cls, type) and issubclass(cls, Exception)}
+
+
+def describe_error(error: BaseException) -> dict:
+    """``{type, builtin, message, name}`` of an exception, for an ``error`` message.
+
+    ``builtin`` is the first builtin class among the exception's bases, so that a student's
+    ``class ShapeError(ValueError)`` is still caught by ``except ValueError`` on the other side.
+    """
+    builtin = "Exception"
+    for cls in getattr(type(error), "__mro__", ()):
+        if getattr(cls, "__module__", None) == "builtins" and getattr(builtins, cls.__name__, None) is cls:
+            builtin = cls.__name__
+            break
+    try:
+        message = str(error)
+    except Exception:
+        message = f"<{type(error).__name__} whose message cannot be shown>"
+    name = getattr(error, "name", None)
+    return {"type": type(error).__name__[:200], "builtin": builtin, "message": message[:10_000],
+            "name": name[:200] if isinstance(name, str) else None}
+
+
+def rebuild_error(description: dict) -> Exception:
+    """The exception to raise for an ``error`` message from the other side.
+
+    Builtin classes that are ``Exception`` subclasses come back as themselves (ValueError,
+    TypeError, NotImplementedError, AssertionError, ...), with the message; anything else
+    (SystemExit, KeyboardInterrupt, classes that need more arguments) as RuntimeError.
+    """
+    if not isinstance(description, dict):
+        return RuntimeError("the other side reported an error it did not describe")
+    kind = description.get("builtin")
+    message = description.get("message")
+    message = message if isinstance(message, str) else ""
+    cls = _REBUILDABLE_ERRORS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        original = description.get("type")
+        original = original if isinstance(original, str) else "error"
+        return RuntimeError(f"{original}: {message}" if message else original)
+    try:
+        error = cls(message) if message else cls()
+    except Exception:
+        return RuntimeError(f"{kind}: {message}")
+    name = description.get("name")
+    if isinstance(name, str) and isinstance(error, (NameError, AttributeError)):
+        error.name = name
+    return error
