@@ -366,6 +366,7 @@ class Runner:
         self.max_output_bytes = max_output_bytes
         self.capture = Capture(max_output_bytes)
         self.shell = make_shell(self.capture)
+        self.streams = (sys.stdout, sys.stderr)
 
     def send(self, header: dict, blobs=()) -> None:
         self.protocol.write_message(self.replies, header, blobs)
@@ -385,6 +386,8 @@ class Runner:
     def handle(self, header: dict, blobs: list) -> tuple[dict, list]:
         """The reply to one request."""
         op = header.get("op")
+        # Each request starts with the runner's own streams, whatever a cell did to them.
+        sys.stdout, sys.stderr = self.streams
         handler = {"run_cell": self.run_cell, "manifest": self.manifest,
                    "get": self.get, "call": self.call}.get(op)
         try:
