@@ -120,9 +120,9 @@ def _raise_from_student_frame(error: BaseException, frame) -> None:
     filename = _STUDENT_FILE.format(name=function)
     lines = [f"def {function}(...):  # in your notebook\n", f"    {line}\n"]
     linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
-    namespace = {}
-    exec(compile(f"def {function}(error):\n    raise error\n", filename, "exec"), namespace)
-    namespace[function](error)
+    namespace = {"__error__": error}  # no parameters: tracebacks then show "in zero_pad()"
+    exec(compile(f"def {function}():\n    raise __error__\n", filename, "exec"), namespace)
+    namespace[function]()
 
 
 class StudentLink:
