@@ -31,7 +31,7 @@ help:
 	@echo "make test-fast    the unit tests only: no notebooks, nbgrader or browser (the inner loop)"
 	@echo "make lint         ruff on utils/ and tests/"
 	@echo "make release      regenerate assignments/ from solutions/ with nbgrader"
-	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST and Chromium for the browser test"
+	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST, Chromium for the browser test, bubblewrap for grading"
 
 setup: $(STAMP) git-filter
 
@@ -81,12 +81,14 @@ lint: setup
 release: setup
 	$(BIN)/python tools/release.py
 
-# Debian/Ubuntu packages: the offline copy of Fashion-MNIST and the browser the
-# end-to-end widget test drives. Needs root (CI runs as root).
+# Debian/Ubuntu packages: the offline copy of Fashion-MNIST, the browser the
+# end-to-end widget test drives, and bubblewrap, the sandbox that grading runs
+# every submission in (python -m cnn_course.grading). Needs root (CI runs as root).
 system-deps:
 	@need=""; \
 	test -d /usr/share/datasets/fashion-mnist || need="$$need dataset-fashion-mnist"; \
 	command -v chromium >/dev/null || need="$$need chromium fonts-dejavu-core"; \
+	command -v bwrap >/dev/null || need="$$need bubblewrap"; \
 	if [ -n "$$need" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; \
 	else echo "system packages already installed"; fi
