@@ -97,10 +97,11 @@ def test_student_names_are_bound_unless_the_judge_defines_them(tmp_path):
                 {"name": "len", "kind": "function", "type": "function"},      # shadows a builtin
                 {"name": "SIZE", "kind": "data", "type": "int"},
                 {"name": "UNUSED", "kind": "data", "type": "int"},            # no judge cell mentions it
-                {"name": "net", "kind": "other", "type": "Net"}]
-    cells = [locked("setup", "def helper():\n    return 'judge'\n"),
+                {"name": "net", "kind": "other", "type": "Net"},
+                {"name": "images", "kind": "data", "type": "numpy.ndarray"}]  # also loaded by a locked cell
+    cells = [locked("setup", "def helper():\n    return 'judge'\n\nimages = [0] * 3\n"),
              grade_cell("check", ("assert helper() == 'judge' and len([1, 2]) == 2\n"
-                                 "assert area(2, 3) == 6 and SIZE == 4\n", False)),
+                                 "assert area(2, 3) == 6 and SIZE == 4 and images == [0] * 3\n", False)),
              grade_cell("other", ("net.layers", False))]
 
     def area(header, blobs, channel):

@@ -39,6 +39,7 @@ an error and without writing to stderr (as nbgrader scores a cell with an error 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import importlib.util
 import keyword
@@ -258,6 +259,54 @@ class StudentLink:
                 continue
 
 
+class _TopLevelNames(ast.NodeVisitor):
+    """Names a cell binds at its top level (assignments, imports, def, for, with, except)."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.names.add(node.id)
+
+    def _scope(self, node):
+        self.names.add(node.name)  # its body is another scope: not visited
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scope
+
+    def visit_Lambda(self, node):
+        pass
+
+    def visit_ListComp(self, node):
+        pass
+
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_ListComp
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self.names.add(alias.asname or alias.name.split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self.names.add(node.name)
+        self.generic_visit(node)
+
+
+def bound_names(source: str) -> set[str]:
+    """Top-level names ``source`` binds (empty if it is not plain Python, e.g. has magics)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    visitor = _TopLevelNames()
+    visitor.visit(tree)
+    return visitor.names
+
+
 class Judge:
     """Runs the judge cells with student names bound, and reports verdicts."""
 
@@ -277,6 +326,10 @@ class Judge:
         self.fetched: dict[str, object] = {}
         sources = "\n".join(segment.get("source", "") for cell in cells for segment in cell.get("segments", ()))
         self.mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sources))
+        # Data a cell defines itself is not fetched before it (e.g. a data set loaded by a
+        # locked cell, which the student run loaded too).
+        self.bound_by_cell = [set().union(*(bound_names(str(segment.get("source", "")))
+                                            for segment in cell.get("segments", ()))) for cell in cells]
         self.tool_folder = os.path.dirname(os.path.abspath(__file__))
         import IPython
 
@@ -315,12 +368,12 @@ class Judge:
             rebuilt = types.TracebackType(rebuilt, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
         return rebuilt
 
-    def bind_student_names(self) -> None:
+    def bind_student_names(self, index: int) -> None:
         """Bind every student name the judge's own cells have not defined (see module docstring)."""
         namespace = self.shell.user_ns
         for entry in self.manifest:
             name, kind = entry["name"], entry.get("kind")
-            if name in self.judge_names:
+            if name in self.judge_names or (kind != "function" and name in self.bound_by_cell[index]):
                 continue
             current = namespace.get(name, _MISSING)
             if current is not _MISSING and current is not self.bound.get(name, _MISSING):
@@ -377,7 +430,7 @@ class Judge:
     def run(self) -> None:
         for index, cell in enumerate(self.cells):
             self.link.send({"op": "cell_start", "index": index})
-            self.bind_student_names()
+            self.bind_student_names(index)
             result = self.run_cell(cell)
             grade_id = cell.get("grade_id")
             if cell.get("grade"):
