@@ -326,6 +326,7 @@ class _Grading:
         self.restricted: _StudentSandbox | None = None
         self.judge: _Process | None = None
         self.relay_left = self.config.notebook_timeout
+        self.judge_cell: str | None = None  # grade_id of the judge cell running now
 
     def event(self, message: str) -> None:
         self.events.append(message)
@@ -458,6 +459,8 @@ class _Grading:
                 op = header.get("op")
                 if op == "cell_start" and isinstance(header.get("index"), int):
                     current, cell_left = header["index"], config.cell_timeout
+                    if 0 <= current < len(judge_cells):
+                        self.judge_cell = judge_cells[current].grade_id
                 elif op == "grade":
                     self._record_grade(header, grades)
                 elif op == "cell_done":
@@ -552,7 +555,8 @@ class _Grading:
         except ChannelTimeout:
             process.kill()
             limit = _seconds(self.config.call_timeout)
-            self.event(f"{what} ran past the time limit of {limit} for one call and was stopped.")
+            during = f" (in the tests of {self.judge_cell})" if self.judge_cell else ""
+            self.event(f"{what} ran past the time limit of {limit} for one call{during} and was stopped.")
             return self._judge_error("TimeoutError", f"{what} did not finish within {limit} and was stopped")
         except MessageTooLarge:
             process.kill()
@@ -561,7 +565,8 @@ class _Grading:
         except ProtocolError:
             why = process.why()
             process.kill()
-            self.event(f"Your notebook's process stopped{why} while running {what} for the tests.")
+            during = f" (in the tests of {self.judge_cell})" if self.judge_cell else ""
+            self.event(f"Your notebook's process stopped{why} while running {what} for the tests{during}.")
             return self._judge_error("RuntimeError", f"your notebook's process stopped{why} while running {what}")
 
     def _serve_callback(self, process: _Process, depth: int) -> None:

@@ -1,0 +1,166 @@
+"""One notebook through the whole grader (cnn_course.grading.pipeline), in real sandboxes.
+
+Each test grades a submission of the tiny assignment in ``tests/grading_fixtures/``
+(6 points: ``ex1-check`` 1, ``ex1-hidden`` 2, ``ex2-test`` 1, ``ex3-test`` 2) through
+:func:`grade_notebook`, with the student run, the restricted run (SciPy stubbed) and the
+judge each in its own bubblewrap sandbox. Every result is searched for a marker string that
+only the hidden tests contain. Without bubblewrap the tests skip on a laptop and fail on CI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from cnn_course.grading.pipeline import clean_outputs, grade_notebook, local_course_paths, sandbox_factory
+from cnn_course.grading.plan import make_plan
+from cnn_course.grading.sandbox import sandbox_status
+
+FIXTURES = Path(__file__).resolve().parent / "grading_fixtures"
+SOURCE = nbformat.read(FIXTURES / "tiny_source.ipynb", as_version=4)
+RELEASE = nbformat.read(FIXTURES / "tiny_release.ipynb", as_version=4)
+HIDDEN_MARKER = "HIDDEN-7f3a9c"  # written into the hidden tests by make_tiny_assignment.py
+SOLUTIONS = {cell.id: cell.source for cell in SOURCE.cells if cell.metadata["nbgrader"].get("solution")}
+FULL = {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 1, "ex3-test": 2}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bwrap():
+    available, why = sandbox_status()
+    if not available:
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def submission(answers: dict[str, str] | None = None, added_after: dict[str, str] | None = None) -> bytes:
+    """The release with ``answers`` (grade_id -> source) filled in and student cells added."""
+    notebook = nbformat.from_dict(RELEASE)
+    for cell in notebook.cells:
+        cell.source = (answers or {}).get(cell.id, cell.source)
+    for grade_id, source in (added_after or {}).items():
+        position = next(i for i, cell in enumerate(notebook.cells) if cell.id == grade_id)
+        notebook.cells.insert(position + 1, nbformat.v4.new_code_cell(source))
+    return nbformat.writes(notebook).encode()
+
+
+def grade(notebook: bytes, **settings):
+    """Grade ``notebook`` in sandboxes; check that no hidden test leaked into the result."""
+    plan = make_plan(notebook, SOURCE, RELEASE, notebook="tiny")
+    plan.config = dataclasses.replace(plan.config, **settings)
+    result = grade_notebook(plan, sandbox_factory=sandbox_factory(), course_paths=local_course_paths(plan.config))
+    assert HIDDEN_MARKER in json.dumps(nbformat.writes(SOURCE)), "the fixture's hidden tests lost their marker"
+    assert HIDDEN_MARKER not in json.dumps(dataclasses.asdict(result)), "hidden test source in the result"
+    return result
+
+
+def points(result) -> dict[str, float]:
+    return {grade.grade_id: grade.points for grade in result.grades}
+
+
+def grade_of(result, grade_id):
+    return next(grade for grade in result.grades if grade.grade_id == grade_id)
+
+
+def test_a_correct_solution_gets_full_marks():
+    result = grade(submission(SOLUTIONS))
+    assert points(result) == FULL and result.score == result.max_score == 6
+    assert [cell.status for cell in result.cells] == ["ok"] * len(result.cells)
+    assert [grade.hidden for grade in result.grades] == ["none", "passed", "passed", "passed"]
+    assert "Exercise 3: check passed" in grade_of(result, "ex3-test").visible_outputs[0]["text"]
+    assert result.events == []
+
+
+def test_the_blank_release_scores_zero_and_says_what_is_not_answered():
+    result = grade(submission())
+    assert result.score == 0 and result.max_score == 6
+    (error,) = grade_of(result, "ex1-check").visible_outputs
+    assert error["traceback"] == ["Exercise 1 is not answered yet."]
+    assert grade_of(result, "ex2-test").visible_outputs[0]["ename"] == "NameError"
+
+
+def test_a_partly_wrong_notebook_gets_partial_marks():
+    answers = dict(SOLUTIONS)
+    answers["ex1-solution"] = answers["ex1-solution"].replace("raise ValueError", "print")  # no ValueError
+    answers["ex2-solution"] = "EDGE_KERNEL = np.array([[1.0, -1.0]])  # the right shape, the wrong signs"
+    result = grade(submission(answers))
+    assert points(result) == {"ex1-check": 1, "ex1-hidden": 0, "ex2-test": 0, "ex3-test": 2}
+    ex2 = grade_of(result, "ex2-test")
+    assert ex2.hidden == "failed" and ex2.visible_outputs == [], "stopped at the hidden tests, which show nothing"
+
+
+def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests():
+    # Wrong answers to exercises 1 and 2, then everything that used to fool an in-kernel
+    # grader: the checks' helper and `len` shadowed, NumPy monkeypatched, a trace function,
+    # an exit handler writing to the channel, an input transformer.
+    answers = dict(SOLUTIONS, **{"ex1-solution": "def correlate_valid(x, w):\n    return np.zeros((1, 1))",
+                                 "ex2-solution": "EDGE_KERNEL = np.zeros((1, 2))"})
+    tampering = ("import atexit, os, sys\n"
+                 "close_enough = lambda got, expected: True\n"
+                 "len = lambda anything: 0\n"
+                 "np.allclose = np.array_equal = lambda *args, **kwargs: True\n"
+                 "sys.settrace(lambda *args: None)\n"
+                 "atexit.register(os.write, 4, b'forged')\n"
+                 "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n")
+    result = grade(submission(answers, added_after={"ex3-solution": tampering}))
+    assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 0, "ex3-test": 2}
+
+
+def test_a_function_that_never_returns_fails_only_the_tests_that_call_it():
+    answers = dict(SOLUTIONS)
+    answers["ex1-solution"] = answers["ex1-solution"].replace(
+        '"""2-D cross-correlation', 'while np.shape(x) == (5, 7):  # only the hidden tests use this shape\n'
+                                    '        pass\n    """2-D cross-correlation')
+    result = grade(submission(answers), call_timeout=2)
+    assert points(result) == {"ex1-check": 1, "ex1-hidden": 0, "ex2-test": 1, "ex3-test": 2}
+    assert result.events == ["`correlate_valid(...)` ran past the time limit of 2 s for one call "
+                             "(in the tests of ex1-hidden) and was stopped."]
+
+
+@pytest.mark.parametrize("stopper, status", [
+    ("import os\nos._exit(1)", "crashed"),
+    ("import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass", "timeout"),
+], ids=["os._exit", "endless loop"])
+def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status):
+    result = grade(submission(SOLUTIONS, added_after={"ex1-solution": stopper}), cell_timeout=3)
+    assert points(result) == {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 0, "ex3-test": 0}
+    statuses = [cell.status for cell in result.cells]
+    stopped = statuses.index(status)
+    assert statuses[:stopped] == ["ok"] * stopped and set(statuses[stopped + 1:]) == {"not run"}
+    assert result.cells[stopped].outputs[0]["output_type"] == "error"
+    assert len(result.events) == 1 and "were run again in a fresh sandbox" in result.events[0]
+
+
+def test_a_library_answer_scores_zero_where_scipy_is_a_stub():
+    answers = dict(SOLUTIONS, **{"ex1-solution": (
+        "import scipy.signal\n\n\ndef correlate_valid(x, w):\n"
+        "    if np.ndim(x) != 2 or np.ndim(w) != 2:\n        raise ValueError('2-D please')\n"
+        "    return scipy.signal.correlate2d(x, w, mode='valid')\n\n\n"
+        "correlate_valid(np.eye(3), np.ones((2, 2)))")})
+    result = grade(submission(answers))
+    assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 1, "ex3-test": 2}
+    # In the student's own run SciPy works: the cell shows its result.
+    ex1_cell = next(cell for cell in result.cells if cell.grade_id == "ex1-solution")
+    assert ex1_cell.status == "ok" and ex1_cell.outputs[0]["output_type"] == "execute_result"
+    error = grade_of(result, "ex1-check").visible_outputs[0]
+    assert "scipy" in error["evalue"]
+
+
+def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
+    hostile = [{"output_type": "stream", "name": "stdout", "text": ["a", "b"], "extra": "x"},
+               {"output_type": "display_data", "data": {"text/html": "<b>x</b>", "bad": 1, "image/png": 5},
+                "metadata": {"x": float("nan")}},
+               {"output_type": "error", "ename": 3, "evalue": "boom", "traceback": ["line", 7]},
+               {"output_type": "execute_result", "data": {}, "execution_count": "1"},
+               {"output_type": "update_display_data", "data": {}}, "not a dict", None]
+    assert clean_outputs(hostile, 10_000) == [
+        {"output_type": "stream", "name": "stdout", "text": "ab"},
+        {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}, "metadata": {}},
+        {"output_type": "error", "ename": "", "evalue": "boom", "traceback": ["line"]},
+        {"output_type": "execute_result", "data": {}, "metadata": {}, "execution_count": None}]
+    capped = clean_outputs([{"output_type": "stream", "name": "stdout", "text": "x" * 500}] * 10, 2_000)
+    assert len(json.dumps(capped)) < 2_500 and "[output truncated]" in capped[-1]["text"]
