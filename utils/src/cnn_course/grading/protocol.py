@@ -184,6 +184,21 @@ def read_message(stream: BinaryIO, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     return _unpack(stream.read, max_bytes)
 
 
+def _wait(fd: int, event: int, deadline: float | None) -> bool:
+    """Wait until ``fd`` is ready (or hung up); False when the deadline passed first.
+
+    ``poll`` rather than ``select``: no limit on descriptor numbers in a busy worker.
+    """
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            return bool(poller.poll(None if remaining is None else math.ceil(remaining * 1000)))
+        except InterruptedError:
+            continue
+
+
 class Channel:
     """Both directions of a pipe pair to a sandbox, with deadlines on every read and write.
 
@@ -213,9 +228,7 @@ class Channel:
         data = memoryview(_pack(header, blobs))
         deadline = None if timeout is None else time.monotonic() + timeout
         while data:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            _, writable, _ = select.select([], [self._writer_fd], [], remaining)
-            if not writable:
+            if not _wait(self._writer_fd, select.POLLOUT, deadline):
                 raise ChannelTimeout("the sandbox did not read its request in time")
             try:
                 written = os.write(self._writer_fd, data[:1024**2])
@@ -230,9 +243,7 @@ class Channel:
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def read(size: int) -> bytes:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            readable, _, _ = select.select([self._reader_fd], [], [], remaining)
-            if not readable:
+            if not _wait(self._reader_fd, select.POLLIN, deadline):
                 raise ChannelTimeout("the sandbox did not answer in time")
             try:
                 return os.read(self._reader_fd, size)
