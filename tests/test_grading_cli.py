@@ -8,10 +8,12 @@ and a Dask cluster of two worker processes gives the same results as local threa
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
-import sys
+import os
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -19,6 +21,7 @@ import pytest
 import test_grading_gradebook as shared
 from cnn_course.grading import cli
 from cnn_course.grading.gradebook import GradebookWriter, read_journal
+from conftest import REPO_ROOT
 from test_grading_gradebook import (
     ASSIGNMENT,
     HIDDEN_MARKER,
@@ -63,6 +66,8 @@ def sandbox_missing():
 
 
 def run(course, *argv, monkeypatch, grade_notebook=fake_grade_notebook, sandbox_check=sandbox_works, **options):
+    if grade_notebook is None:          # the real pipeline: the real sandbox check too
+        sandbox_check = None
     monkeypatch.chdir(course.root)
     out = io.StringIO()
     status = cli.main(["autograde", ASSIGNMENT, "--no-progress", *argv], out=out, grade_notebook=grade_notebook,
@@ -101,7 +106,8 @@ def test_without_a_sandbox_nothing_runs_unless_the_risk_is_accepted(tiny_course,
     submit(tiny_course, "alice", submission(tiny_course))
     status, said = run(tiny_course, monkeypatch=monkeypatch, sandbox_check=sandbox_missing)
     assert status == 2 and calls == []
-    assert said.startswith("error: no working sandbox on this machine (bwrap is not installed).")
+    assert said.startswith("error: no working sandbox, and student code only runs inside one:\n"
+                           "  this machine: bwrap is not installed\n")
     assert "--unsafe-no-sandbox" in said and not tiny_course.autograded_folder("alice", ASSIGNMENT).exists()
     status, said = run(tiny_course, "--unsafe-no-sandbox", monkeypatch=monkeypatch, sandbox_check=sandbox_missing)
     assert status == 0 and said.startswith(cli.UNSAFE_WARNING)
@@ -232,38 +238,105 @@ def test_a_missing_release_says_make_release(tiny_course, monkeypatch):
     assert status == 2 and "is missing: run `make release`" in said
 
 
-def test_dask_workers_in_two_processes_grade_like_local_threads(tiny_course, tmp_path, monkeypatch):
-    import shutil
+# --------------------------------------------------------------------------------------------
+# The real pipeline: the fixture assignment of tests/grading_fixtures, graded in sandboxes
 
-    import cloudpickle
+FIXTURE = REPO_ROOT / "tests" / "grading_fixtures" / "tiny_source.ipynb"
+WRONG_CORRELATE = """def correlate_valid(x, w):
+    import numpy as np
+    x, w = np.asarray(x, dtype=float), np.asarray(w, dtype=float)[::-1, ::-1]   # flips: a convolution
+    rows, cols = x.shape[0] - w.shape[0] + 1, x.shape[1] - w.shape[1] + 1
+    return np.array([[np.sum(x[i:i + w.shape[0], j:j + w.shape[1]] * w) for j in range(cols)] for i in range(rows)])
+"""
+
+
+def _sandbox_mode() -> list[str]:
+    """[] with a working sandbox; ["--unsafe-no-sandbox"] on a laptop without one; a failure in CI."""
+    from cnn_course.grading.sandbox import sandbox_status
+
+    available, reason = sandbox_status()
+    if available:
+        return []
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must grade in real sandboxes: {reason}")
+    return ["--unsafe-no-sandbox"]
+
+
+@pytest.fixture(scope="session")
+def fixture_course_template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fixture-course")
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(FIXTURE, root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    shared._release_course(root)
+    return root
+
+
+def _answered(release, source, replace=None):
+    """The release with the source's answers (solution markers dropped), some replaced."""
+    answers = {cell.metadata.nbgrader["grade_id"]: cell.source for cell in source.cells
+               if cell.metadata.get("nbgrader", {}).get("solution")}
+    notebook = copy.deepcopy(release)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            lines = answers[grade_id].split("\n")
+            cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
+                                    and "### END SOLUTION" not in line)
+        if replace and grade_id in replace:
+            cell.source = replace[grade_id]
+    return notebook
+
+
+def _fixture_class(course):
+    release = nbformat.read(course.release_folder(ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", 4)
+    source = nbformat.read(course.source_folder(ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", 4)
+    submit(course, "honest", _answered(release, source))
+    submit(course, "blank", release)
+    submit(course, "wrong-ex1", _answered(release, source, {"ex1-solution": WRONG_CORRELATE}))
+    submit(course, "not-json", b"{ this is not a notebook")
+
+
+def _comparable(course):
+    rows = {student: {k: v for k, v in row.items() if k != "seconds"} for student, row in table(course).items()}
+    notebooks = {}
+    for student in rows:
+        path = course.autograded_folder(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb"
+        notebooks[student] = _without_ids(path.read_text())
+    grades = {student: gradebook_rows(course, student)["grades"] for student in rows}
+    return rows, notebooks, grades
+
+
+@pytest.mark.slow
+def test_dask_workers_in_two_processes_grade_like_local_threads(fixture_course_template, tmp_path, monkeypatch):
+    """The fixture graded in real sandboxes: once on 2 threads, once on a LocalCluster of 2 worker processes."""
     from distributed import Client, LocalCluster
 
-    class_of_six(tiny_course)
-    other = shared.Course.load(shutil.copytree(tiny_course.root, tmp_path / "dask-course"))
-    status, _ = run(tiny_course, "--workers", "2", monkeypatch=monkeypatch)
-    assert status == 0
-    # The stand-in pipeline lives in test modules the workers cannot import: send it by value.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cloudpickle.register_pickle_by_value(shared)
-    try:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            status, said = run(other, "--dask", "local", monkeypatch=monkeypatch, dask_client=client)
-            worker_pids = set(client.run(lambda: __import__("os").getpid()).values())
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        cloudpickle.unregister_pickle_by_value(shared)
+    mode = _sandbox_mode()
+    threads = shared.Course.load(shutil.copytree(fixture_course_template, tmp_path / "threads"))
+    on_dask = shared.Course.load(shutil.copytree(fixture_course_template, tmp_path / "dask"))
+    _fixture_class(threads)
+    _fixture_class(on_dask)
+
+    status, said = run(threads, "--workers", "2", *mode, monkeypatch=monkeypatch, grade_notebook=None)
     assert status == 0, said
-    assert len(worker_pids) == 2 and __import__("os").getpid() not in worker_pids
+    rows = table(threads)
+    # The flipped kernel passes the visible check (its kernel is symmetric): only the hidden test
+    # of Exercise 1 (2 of the 6 points) catches it.
+    assert {student: (row["status"], row["score"]) for student, row in rows.items()} == {
+        "honest": ("graded", "6"), "blank": ("graded", "0"), "wrong-ex1": ("graded", "4"), "not-json": ("invalid", "0")}
+    for student in rows:
+        text = (threads.autograded_folder(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb").read_text()
+        assert "HIDDEN-7f3a9c" not in text
 
-    def comparable(course):
-        rows = {student: {k: v for k, v in row.items() if k != "seconds"} for student, row in table(course).items()}
-        notebooks = {student: _without_ids((course.autograded_folder(student, ASSIGNMENT) / "tiny.ipynb").read_text())
-                     for student in rows if (course.autograded_folder(student, ASSIGNMENT) / "tiny.ipynb").exists()}
-        grades = {student: gradebook_rows(course, student)["grades"] for student in rows}
-        return rows, notebooks, grades
-
-    assert comparable(other) == comparable(tiny_course)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        status, said = run(on_dask, "--dask", "local", *mode, monkeypatch=monkeypatch, grade_notebook=None,
+                           dask_client=client)
+        worker_pids = set(client.run(os.getpid).values())
+    assert status == 0, said
+    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
+    assert _comparable(on_dask) == _comparable(threads)
 
 
 def _without_ids(text):

@@ -176,12 +176,11 @@ def _check_sandboxes(args, out: TextIO, sandbox_check: SandboxCheck, dask_client
         statuses = {"this machine": sandbox_check()}
     missing = {where: reason for where, (available, reason) in statuses.items() if not available}
     if missing:
-        where = ", ".join(f"{place} ({reason})" for place, reason in missing.items())
+        reasons = "\n".join(f"  {place}: {reason}" for place, reason in missing.items())
         raise CourseError(
-            f"no working sandbox on {where}. Student code is only run inside a sandbox: install bubblewrap "
-            "(Debian/Ubuntu: `make system-deps`, or `apt-get install bubblewrap`) and run again. To grade "
-            "work you trust without one (e.g. on macOS), add --unsafe-no-sandbox: student code then runs "
-            "with your permissions.")
+            f"no working sandbox, and student code only runs inside one:\n{reasons}\n"
+            "To grade work you trust without a sandbox (e.g. your own test submissions on macOS), "
+            "add --unsafe-no-sandbox: student code then runs with your permissions.")
     return next(iter(statuses.values()))[1]
 
 
