@@ -13,7 +13,8 @@ because the kernel kills a PID namespace with its first process.
 Limits (:class:`Limits`): wall time (the sandbox is killed from outside), memory (an
 address-space limit per process and a monitor of all its processes together), number of
 processes, size of each written file, output bytes (stdout and stderr are drained by
-threads and kept up to a cap; a sandbox that writes more is killed), no core dumps.
+threads and kept up to a cap; a sandbox that writes more is killed), no core dumps. Not
+limited: the number of files written to the scratch folder (each file is capped).
 
 Each process gets a private channel: a pipe pair it finds on file descriptors 3 (requests
 in) and 4 (replies out), announced by ``CNN_COURSE_GRADING_CHANNEL=3,4``.
@@ -87,6 +88,8 @@ _BWRAP_GRACE_SECONDS = 2.0
 _ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ssl", "ca-certificates",
                 "ca-certificates.conf", "pki", "fonts", "alternatives", "localtime", "timezone",
                 "nsswitch.conf", "mime.types", "os-release", "matplotlibrc")
+# Oldest bubblewrap with every option used here (--disable-userns came in 0.8.0).
+_BWRAP_NEEDED = (0, 8)
 _SYSTEM_ROOTS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Paths inside the sandbox that the caller's binds may not replace.
 _RESERVED_INSIDE = ("/", "/proc", "/dev", "/tmp", "/etc", "/usr", SCRATCH_INSIDE, "/opt/cnn-course-sandbox")
@@ -101,9 +104,13 @@ class Limits:
     wall_seconds : float
         Lifetime of the whole sandbox; it is killed from outside when this runs out.
     memory_bytes : int
-        Memory of everything inside together (and address space of each process).
+        Memory of everything inside together. A process that asks for more address space
+        gets ``MemoryError`` (``RLIMIT_AS``); processes that together hold more (anonymous
+        and shared memory, checked five times a second) are all killed, ``killed_reason``
+        ``"memory"``. ``/tmp`` and ``/dev/shm`` are limited apart (``max_file_bytes`` each).
     max_processes : int
-        Processes and threads running at once.
+        Processes and threads running at once (``RLIMIT_NPROC``, counted for this sandbox
+        alone: forking beyond it fails).
     max_output_bytes : int
         Bytes of stdout and stderr kept; a sandbox that writes more is killed.
     max_file_bytes : int
@@ -154,6 +161,11 @@ def sandbox_status() -> tuple[bool, str]:
     if bwrap is None:
         return False, ("bubblewrap (bwrap) is not installed: install the Debian/Ubuntu package "
                        "'bubblewrap' (as root: make system-deps).")
+    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
+    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if numbers < _BWRAP_NEEDED:
+        return False, (f"bubblewrap {'.'.join(map(str, _BWRAP_NEEDED))} or newer is needed (for --size and "
+                       f"--disable-userns); this is {version or 'an unknown version'} (Debian 12 and Ubuntu 24.04 have it).")
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return False, "running as root needs setpriv (Debian package util-linux) to drop to an unprivileged user."
     with tempfile.TemporaryDirectory(prefix="cnn-course-sandbox-check-") as scratch:
@@ -173,12 +185,11 @@ def sandbox_status() -> tuple[bool, str]:
             hint = (" (the kernel may forbid unprivileged user namespaces: see "
                     "sysctl kernel.unprivileged_userns_clone or user.max_user_namespaces)")
         return False, f"bubblewrap cannot start a sandbox here: {detail}{hint}"
-    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.strip()
     if os.geteuid() == 0:
         mode = "running as root, each sandbox runs as an unprivileged user id of its own"
     else:
         mode = f"unprivileged user namespaces (uid {_UID_INSIDE} inside)"
-    return True, f"{version or 'bubblewrap'}: {mode}; memory limited per process and in total by a monitor"
+    return True, f"{version}: {mode}; memory limited per process and in total by a monitor"
 
 
 # --- Stubbed packages -------------------------------------------------------------------------
