@@ -28,13 +28,16 @@ SOLUTIONS = {cell.id: cell.source for cell in SOURCE.cells if cell.metadata["nbg
 FULL = {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 1, "ex3-test": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture
 def bwrap():
     available, why = sandbox_status()
     if not available:
         if os.environ.get("CI"):
             pytest.fail(why)
         pytest.skip(why)
+
+
+
 
 
 def submission(answers: dict[str, str] | None = None, added_after: dict[str, str] | None = None) -> bytes:
@@ -48,11 +51,12 @@ def submission(answers: dict[str, str] | None = None, added_after: dict[str, str
     return nbformat.writes(notebook).encode()
 
 
-def grade(notebook: bytes, **settings):
+def grade(notebook: bytes, *, unsafe_no_sandbox: bool = False, **settings):
     """Grade ``notebook`` in sandboxes; check that no hidden test leaked into the result."""
     plan = make_plan(notebook, SOURCE, RELEASE, notebook="tiny")
     plan.config = dataclasses.replace(plan.config, **settings)
-    result = grade_notebook(plan, sandbox_factory=sandbox_factory(), course_paths=local_course_paths(plan.config))
+    result = grade_notebook(plan, sandbox_factory=sandbox_factory(unsafe_no_sandbox=unsafe_no_sandbox),
+                            course_paths=local_course_paths(plan.config))
     assert HIDDEN_MARKER in json.dumps(nbformat.writes(SOURCE)), "the fixture's hidden tests lost their marker"
     assert HIDDEN_MARKER not in json.dumps(dataclasses.asdict(result)), "hidden test source in the result"
     return result
@@ -66,7 +70,7 @@ def grade_of(result, grade_id):
     return next(grade for grade in result.grades if grade.grade_id == grade_id)
 
 
-def test_a_correct_solution_gets_full_marks():
+def test_a_correct_solution_gets_full_marks(bwrap):
     result = grade(submission(SOLUTIONS))
     assert points(result) == FULL and result.score == result.max_score == 6
     assert [cell.status for cell in result.cells] == ["ok"] * len(result.cells)
@@ -75,7 +79,7 @@ def test_a_correct_solution_gets_full_marks():
     assert result.events == []
 
 
-def test_the_blank_release_scores_zero_and_says_what_is_not_answered():
+def test_the_blank_release_scores_zero_and_says_what_is_not_answered(bwrap):
     result = grade(submission())
     assert result.score == 0 and result.max_score == 6
     (error,) = grade_of(result, "ex1-check").visible_outputs
@@ -83,7 +87,7 @@ def test_the_blank_release_scores_zero_and_says_what_is_not_answered():
     assert grade_of(result, "ex2-test").visible_outputs[0]["ename"] == "NameError"
 
 
-def test_a_partly_wrong_notebook_gets_partial_marks():
+def test_a_partly_wrong_notebook_gets_partial_marks(bwrap):
     answers = dict(SOLUTIONS)
     answers["ex1-solution"] = answers["ex1-solution"].replace("raise ValueError", "print")  # no ValueError
     answers["ex2-solution"] = "EDGE_KERNEL = np.array([[1.0, -1.0]])  # the right shape, the wrong signs"
@@ -93,7 +97,7 @@ def test_a_partly_wrong_notebook_gets_partial_marks():
     assert ex2.hidden == "failed" and ex2.visible_outputs == [], "stopped at the hidden tests, which show nothing"
 
 
-def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests():
+def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests(bwrap):
     # Wrong answers to exercises 1 and 2, then everything that used to fool an in-kernel
     # grader: the checks' helper and `len` shadowed, NumPy monkeypatched, a trace function,
     # an exit handler writing to the channel, an input transformer.
@@ -110,7 +114,7 @@ def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests():
     assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 0, "ex3-test": 2}
 
 
-def test_a_function_that_never_returns_fails_only_the_tests_that_call_it():
+def test_a_function_that_never_returns_fails_only_the_tests_that_call_it(bwrap):
     answers = dict(SOLUTIONS)
     answers["ex1-solution"] = answers["ex1-solution"].replace(
         '"""2-D cross-correlation', 'while np.shape(x) == (5, 7):  # only the hidden tests use this shape\n'
@@ -125,7 +129,7 @@ def test_a_function_that_never_returns_fails_only_the_tests_that_call_it():
     ("import os\nos._exit(1)", "crashed"),
     ("import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass", "timeout"),
 ], ids=["os._exit", "endless loop"])
-def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status):
+def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status, bwrap):
     result = grade(submission(SOLUTIONS, added_after={"ex1-solution": stopper}), cell_timeout=3)
     assert points(result) == {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 0, "ex3-test": 0}
     statuses = [cell.status for cell in result.cells]
@@ -135,7 +139,7 @@ def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status):
     assert len(result.events) == 1 and "were run again in a fresh sandbox" in result.events[0]
 
 
-def test_a_library_answer_scores_zero_where_scipy_is_a_stub():
+def test_a_library_answer_scores_zero_where_scipy_is_a_stub(bwrap):
     answers = dict(SOLUTIONS, **{"ex1-solution": (
         "import scipy.signal\n\n\ndef correlate_valid(x, w):\n"
         "    if np.ndim(x) != 2 or np.ndim(w) != 2:\n        raise ValueError('2-D please')\n"
@@ -164,3 +168,16 @@ def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
         {"output_type": "execute_result", "data": {}, "metadata": {}, "execution_count": None}]
     capped = clean_outputs([{"output_type": "stream", "name": "stdout", "text": "x" * 500}] * 10, 2_000)
     assert len(json.dumps(capped)) < 2_500 and "[output truncated]" in capped[-1]["text"]
+
+
+def test_without_a_sandbox_trusted_notebooks_get_the_same_grades():
+    # Where bubblewrap is missing (macOS) the instructor may accept the risk: plain processes,
+    # with the forbidden packages still stubbed where the student's functions run.
+    library_derivative = ("import scipy.signal\n\n\ndef derivative(f, x, eps=1e-5):\n"
+                          "    values = scipy.signal.convolve([f(x - eps), f(x + eps)], [1.0])\n"
+                          "    return float(values[1] - values[0]) / (2 * eps)\n")
+    namespace = {}
+    exec(library_derivative, namespace)
+    assert abs(namespace["derivative"](lambda t: t**3, 1.0) - 3) < 1e-4, "right where SciPy works"
+    result = grade(submission(dict(SOLUTIONS, **{"ex3-solution": library_derivative})), unsafe_no_sandbox=True)
+    assert points(result) == {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 1, "ex3-test": 0}

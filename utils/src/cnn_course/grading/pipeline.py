@@ -52,6 +52,9 @@ MAX_JUDGE_BYTES = 128 * 1024**2
 MAX_STARTS = 3
 #: How deep judge -> student -> judge callbacks may nest.
 MAX_NESTING = 16
+#: Grading one notebook ends after this many times its notebook time limit, whatever runs:
+#: the student run, a run again after a crash, the tests, the calls and restarts for them.
+TOTAL_TIME_FACTOR = 4
 
 
 def sandbox_factory(*, unsafe_no_sandbox: bool = False) -> Callable[..., Any]:
@@ -272,6 +275,8 @@ class _StudentSandbox:
     def ensure(self) -> _Process:
         """A running sandbox with cells 0..replay_upto run; restarts it if needed (bounded)."""
         while not self.alive:
+            if self.grading.time_left() <= 0:
+                raise _Stopped("timeout", "the time for grading this notebook is used up")
             if self.starts >= MAX_STARTS:
                 raise _Stopped("crashed", self.gone_reason or f"it was started {MAX_STARTS} times already")
             try:
@@ -287,7 +292,7 @@ class _StudentSandbox:
     def replay(self, process: _Process, upto: int) -> int | None:
         """Run cells 0..upto, outputs discarded; the index where it stopped, or None."""
         config = self.grading.config
-        deadline = time.monotonic() + config.notebook_timeout
+        deadline = time.monotonic() + min(config.notebook_timeout, self.grading.time_left())
         for index, cell in enumerate(self.grading.plan.sandbox_cells[:upto + 1]):
             left = deadline - time.monotonic()
             try:
@@ -326,7 +331,12 @@ class _Grading:
         self.restricted: _StudentSandbox | None = None
         self.judge: _Process | None = None
         self.relay_left = self.config.notebook_timeout
+        self.deadline = time.monotonic() + TOTAL_TIME_FACTOR * self.config.notebook_timeout
         self.judge_cell: str | None = None  # grade_id of the judge cell running now
+
+    def time_left(self) -> float:
+        """Seconds left of the time for grading this notebook in all."""
+        return self.deadline - time.monotonic()
 
     def event(self, message: str) -> None:
         self.events.append(message)
@@ -447,8 +457,11 @@ class _Grading:
             while True:
                 started = time.monotonic()
                 try:
-                    header, blobs = self.judge.channel.receive(timeout=max(min(judge_left, cell_left), 0.0))
+                    header, blobs = self.judge.channel.receive(
+                        timeout=max(min(judge_left, cell_left, self.time_left()), 0.0))
                 except ChannelTimeout:
+                    if self.time_left() <= 0:
+                        raise _JudgeStopped("the time for grading this notebook is used up") from None
                     limit = "cell's" if cell_left <= judge_left else "notebook's"
                     raise _JudgeStopped(f"the tests ran past the {limit} time limit") from None
                 except ProtocolError:
@@ -525,7 +538,7 @@ class _Grading:
         shown = name if isinstance(name, str) and name.isidentifier() else "?"
         if depth > MAX_NESTING:
             return self._judge_error("RecursionError", "calls between the tests and your functions nest too deeply")
-        if self.relay_left <= 0:
+        if self.relay_left <= 0 or self.time_left() <= 0:
             return self._judge_error("TimeoutError", f"`{shown}` was not run: your functions have used up the "
                                                      f"{_seconds(self.config.notebook_timeout)} they may take in all")
         target = self.route(header)
@@ -534,7 +547,7 @@ class _Grading:
         except _Stopped as stop:
             return self._judge_error("RuntimeError", f"`{shown}` cannot be run: your notebook's process is gone "
                                                      f"({stop.detail})")
-        call_left = min(self.config.call_timeout, self.relay_left)
+        call_left = max(min(self.config.call_timeout, self.relay_left, self.time_left()), 0.0)
         what = f"`{shown}(...)`" if header.get("op") == "call" else f"`{shown}`"
         try:
             process.channel.send(header, blobs, timeout=call_left)
