@@ -140,3 +140,19 @@ def test_the_course_config_strips_hidden_tests_from_plain_nbgrader_notebooks(tin
     html = (tiny_course.root / "nbgrader" / "feedback" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "Score: 3.0 / 4.0" in html
     assert HIDDEN_MARKER not in html and "BEGIN HIDDEN TESTS" not in html
+
+
+def test_limits_flag_lost_points_for_review_and_other_events_only_inform(tiny_course):
+    from cnn_course.grading.results import graded_outcome
+
+    plan = _plan(tiny_course, submission(tiny_course))
+    quiet = graded_outcome(plan, _result(plan))                  # an event, but the run was not stopped
+    assert quiet.status == "graded" and quiet.problems == ["Cell 2 ran past its 20 s limit and was stopped."]
+    assert not any(grade.needs_manual_grade for grade in quiet.grades if grade.grade_id.startswith("ex1"))
+    stopped = graded_outcome(plan, _result(plan, statuses={1: "timeout"}))
+    assert stopped.status == "flagged"
+    assert {g.grade_id: g.needs_manual_grade for g in stopped.grades} == {
+        "ex1-check": True, "ex1-hidden": True, "ex2-answer": False}
+    restored = _plan(tiny_course, submission(tiny_course, answer=None))
+    restored.problems.append("The read-only cell 'setup' was changed (code or settings); the grader used the original instead.")
+    assert graded_outcome(restored, _result(restored)).status == "flagged"

@@ -281,7 +281,10 @@ def graded_outcome(plan: Plan, result: NotebookResult) -> NotebookOutcome:
                                     needs_manual_grade=not unchanged))
             judged.add(cell.grade_id)
     notebook = autograded_notebook(plan, result)
-    flagged = bool(plan.problems or result.events or disturbed)
+    # Flagged: the grader undid something in the submission, or a limit or crash stopped part of
+    # the run. Other events (a locked cell failing because an answer is missing) are listed in
+    # the notes and problems, but need no review.
+    flagged = bool(plan.problems or disturbed)
     return NotebookOutcome(plan.notebook, "flagged" if flagged else "graded", grades, comments,
                            nbformat.writes(notebook), list(plan.problems) + list(result.events), result.seconds)
 
