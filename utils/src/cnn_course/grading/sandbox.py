@@ -890,30 +890,47 @@ class SandboxProcess:
 # --- Process tree and memory ------------------------------------------------------------------
 
 
-def _children_by_parent() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def _children(pid: int) -> list[int]:
+    """The children of ``pid``, from its threads' ``children`` files (Linux ``/proc``)."""
+    children = []
     try:
-        entries = os.listdir("/proc")
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return children
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+        return children  # ended meanwhile, or no /proc (macOS)
+    for thread in threads:
         try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as listing:
+                children += [int(child) for child in listing.read().split()]
         except OSError:
-            continue  # ended meanwhile
-        children.setdefault(int(fields[1]), []).append(int(entry))
+            continue
+    return children
+
+
+def _children_from_scan(pid: int) -> list[int]:
+    """The children of ``pid``, from every process's ``stat`` (kernels without ``children`` files)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    if int(stat.read().rpartition(b")")[2].split()[1]) == pid:
+                        children.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
     return children
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
-    children = _children_by_parent()
+    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere).
+
+    Reads only the tree's own ``/proc`` entries where the kernel offers ``children`` files,
+    so the cost grows with the sandbox, not with the number of processes on the machine.
+    """
+    own_thread = f"/proc/self/task/{threading.get_native_id()}/children"
+    find_children = _children if os.path.exists(own_thread) else _children_from_scan
     found, queue = [], [pid]
     while queue:
-        for child in children.get(queue.pop(), []):
+        for child in find_children(queue.pop()):
             found.append(child)
             queue.append(child)
     return found
