@@ -490,6 +490,19 @@ def test_unprivileged_caller_gets_the_same_sandbox(bwrap, tmp_path):
                 process.wait(timeout=30)
                 report.update(status=sandbox.sandbox_status()[1], reason=process.killed_reason,
                               processes=int(process.stdout), caller=os.getuid())
+            spread = textwrap.dedent('''
+                import os, time
+                for _ in range(3):
+                    if os.fork() == 0:
+                        break
+                block = b"x" * (200 * 1024**2)
+                time.sleep(60)
+            ''')
+            limits = sandbox.Limits(wall_seconds=20, memory_bytes=512 * 1024**2)
+            with sandbox.Sandbox(scratch=Path({str(scratch)!r}), limits=limits) as box:
+                process = box.start([sys.executable, "-c", spread])
+                process.wait(timeout=30)
+                report["memory"] = process.killed_reason
             print(json.dumps(report))
         """))
         result = subprocess.run([*as_nobody, python, str(script)], capture_output=True, text=True,
@@ -501,6 +514,7 @@ def test_unprivileged_caller_gets_the_same_sandbox(bwrap, tmp_path):
     assert report["caller"] == 65534 and "unprivileged user namespaces" in report["status"]
     assert report["uid"] != 0 and report["interfaces"] == ["lo"] and report["course"] is False
     assert report["reason"] == "wall time" and report["processes"] <= 30 + 1
+    assert report["memory"] == "memory"
 
 
 # --- plain errors at the boundary -----------------------------------------------------------
