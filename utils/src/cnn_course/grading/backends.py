@@ -188,8 +188,8 @@ def run_local(payloads: Iterable[Payload], assignment: AssignmentData, on_outcom
     if workers < 1:
         raise ValueError(f"workers should be 1 or more, got {workers}")
     pending_payloads = iter(payloads)
-    with _progress(total or 0, assignment.name, progress) as bar, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grading") as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grading")
+    with _progress(total or 0, assignment.name, progress) as bar:
         running: dict[concurrent.futures.Future, Payload] = {}
 
         def top_up() -> None:
@@ -204,16 +204,17 @@ def run_local(payloads: Iterable[Payload], assignment: AssignmentData, on_outcom
             top_up()
             while running:
                 done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
+                for future in [future for future in running if future in done]:   # in the order handed out
                     payload = running.pop(future)
                     outcome = _outcome_of(future, payload, assignment)
                     on_outcome(outcome)
                     _show(bar, outcome)
                 top_up()
         except BaseException:
-            for future in running:
-                future.cancel()
+            # Interrupted: nothing new starts; submissions being graded finish on their own.
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
+    pool.shutdown(wait=True)
 
 
 def _outcome_of(future, payload: Payload, assignment: AssignmentData) -> SubmissionOutcome:

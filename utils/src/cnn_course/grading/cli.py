@@ -237,7 +237,8 @@ def _autograde(args, *, out: TextIO, grade_notebook, sandbox_check: SandboxCheck
                 run_local(payloads, assignment, record, workers=args.workers, **options)
         except KeyboardInterrupt:
             print(f"\nInterrupted: {len(outcomes)} submission(s) graded and saved. Run the same command again "
-                  "to grade the rest (students already graded are skipped).", file=out)
+                  "to grade the rest (students already graded are skipped). Submissions being graded right now "
+                  "finish first, within their time limits.", file=out)
             return 130
         finally:
             csv_path = _write_table(args, course, students, writer.graded(), outcomes)

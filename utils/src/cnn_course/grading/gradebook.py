@@ -50,7 +50,7 @@ from nbgrader.utils import parse_utc
 from sqlalchemy.exc import OperationalError
 from traitlets.config.loader import PyFileConfigLoader
 
-from .results import SubmissionOutcome, write_notebook
+from .results import SubmissionOutcome, write_notebook, write_text_atomically
 
 __all__ = [
     "CONFIG_FILE",
@@ -330,8 +330,7 @@ class GradebookWriter:
             elif target.exists():
                 target.unlink()
         if outcome.timestamp:
-            autograded.mkdir(parents=True, exist_ok=True)
-            (autograded / "timestamp.txt").write_text(outcome.timestamp, encoding="utf-8")
+            write_text_atomically(autograded / "timestamp.txt", outcome.timestamp)
         self._commit_with_retries(outcome)
         self._append_journal(JournalEntry.of(outcome))
 

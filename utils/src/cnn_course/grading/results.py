@@ -55,6 +55,7 @@ __all__ = [
     "ungraded_outcome",
     "unreadable_notebook",
     "write_notebook",
+    "write_text_atomically",
 ]
 
 #: Output formats kept in the autograded notebook (the rest could run script in a browser).
@@ -149,9 +150,17 @@ def write_notebook(notebook: nbformat.NotebookNode | str, path: Path) -> Path:
 
     The file appears complete or not at all, even if the grading run is killed while writing.
     """
+    return write_text_atomically(path, notebook if isinstance(notebook, str) else nbformat.writes(notebook))
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    The file appears complete or not at all, and an old read-only copy (nbgrader writes its
+    autograded files with mode 444) is replaced rather than opened for writing.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = notebook if isinstance(notebook, str) else nbformat.writes(notebook)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
