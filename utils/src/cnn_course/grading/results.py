@@ -112,8 +112,12 @@ def autograded_notebook(plan: Plan, result: NotebookResult, *,
         elif entry.cell_type == "raw":
             cells.append(nbformat.v4.new_raw_cell(source, metadata=metadata))
         elif entry.role == "test":
-            outputs = _test_outputs(graded.get(entry.grade_id), cap)
-            cells.append(nbformat.v4.new_code_cell(source, metadata=metadata, outputs=outputs))
+            grade = graded.get(entry.grade_id)
+            outputs = _test_outputs(grade, cap)
+            if grade is not None:
+                execution_count += 1
+            cells.append(nbformat.v4.new_code_cell(source, metadata=metadata, outputs=outputs,
+                                                   execution_count=execution_count if grade is not None else None))
         else:
             cell_result = ran.get(entry.sandbox_index)
             outputs, count = _student_outputs(cell_result, cap)
