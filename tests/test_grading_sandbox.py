@@ -529,6 +529,11 @@ def test_bad_arguments_are_explained(tmp_path):
         Sandbox(scratch=tmp_path, limits=FAST, stub_packages={"scipy": tmp_path}, unsafe_no_sandbox=True)
     with pytest.raises(ValueError, match="Limits.memory_bytes must be a positive number"):
         Limits(memory_bytes=0)
+    if os.geteuid() == 0 and sandbox_status()[0]:  # root's sandboxes run as another user
+        private = tmp_path / "private"
+        private.mkdir(mode=0o700)
+        with pytest.raises(ValueError, match="not readable by other users"):
+            Sandbox(scratch=tmp_path, limits=FAST, read_only=[private])
     with pytest.raises(TypeError, match="argv must be a non-empty list"):
         with Sandbox(scratch=tmp_path, limits=FAST, unsafe_no_sandbox=True) as sandbox:
             sandbox.start("python -c pass")

@@ -403,6 +403,13 @@ class Sandbox:
                 raise ValueError(f"binds: cannot mount over {inside!r} inside the sandbox "
                                  "(choose an absolute path such as /opt/<name>)")
             self.binds.append((self._existing(host, "binds"), inside))
+        self._is_root = os.geteuid() == 0
+        if self._is_root and not self.unsafe_no_sandbox:
+            for path in self.read_only + [host for host, _inside in self.binds]:
+                needed = 0o005 if path.is_dir() else 0o004  # read (and enter) for "other"
+                if os.stat(path).st_mode & needed != needed:
+                    raise ValueError(f"{path} is not readable by other users, but sandboxes run as an "
+                                     f"unprivileged user: make it readable (chmod o+rX {path})")
         self.stubs: dict[str, tuple[Path, list[Path], list[Path]]] = {}
         for name, stub in dict(stub_packages).items():
             stub = Path(stub)
@@ -411,7 +418,6 @@ class Sandbox:
             copies, libs = _package_copies(name)
             if copies or libs:
                 self.stubs[name] = (stub.resolve(), copies, libs)
-        self._is_root = os.geteuid() == 0
         self._uid_lease: _UidLease | None = None
         self._unsafe_stub_folder: tempfile.TemporaryDirectory | None = None
         self._processes: list[SandboxProcess] = []
