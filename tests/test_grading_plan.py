@@ -291,3 +291,24 @@ def test_a_release_out_of_date_with_its_source_is_the_instructors_error():
 
 def _layout(plan, grade_id):
     return next(cell for cell in plan.layout if cell.grade_id == grade_id)
+
+
+@pytest.mark.parametrize("change", ["points", "visible test", "locked code"])
+def test_a_source_changed_since_its_release_is_the_instructors_error(change):
+    source, release = _assignment()
+    if change == "points":
+        _cell_with(source, "ex1-check").metadata.nbgrader["points"] = 5
+    elif change == "visible test":
+        _cell_with(source, "ex1-hidden").source = "assert True\n" + _cell_with(source, "ex1-hidden").source
+    else:
+        _cell_with(source, "setup").source = "import numpy as np\nimport math"
+    with pytest.raises(AssignmentError, match="changed since the release of tiny: run `make release`"):
+        make_plan(nbformat.writes(release).encode(), source, release, notebook="tiny")
+
+
+def test_hidden_tests_may_change_after_the_release():
+    source, release = _assignment()
+    cell = _cell_with(source, "ex1-hidden")
+    cell.source = cell.source.replace("double(3) == 6", "double(4) == 8")
+    plan = make_plan(nbformat.writes(release).encode(), source, release, notebook="tiny")
+    assert "double(4) == 8" in plan.judge_cells[2].segments[1].source

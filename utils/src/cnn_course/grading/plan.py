@@ -467,6 +467,10 @@ def make_plan(submission: bytes, source: nbformat.NotebookNode | dict, release: 
     if missing:
         raise AssignmentError(f"the release of {notebook} lacks the cells {_names(missing)} of {where}: "
                               "run `make release` and commit assignments/")
+    stale = [grade_id for grade_id, cell in author_cells.items() if not _released_as(cell, release_by_id[grade_id])]
+    if stale:
+        raise AssignmentError(f"the cells {_names(stale)} of {where} changed since the release of {notebook}: "
+                              "run `make release` and commit assignments/")
 
     submitted, submitted_metadata, problems = _read_submission(submission)
     layout, problems_of_cells = _merge(submitted, source_cells, author_cells, release_by_id)
@@ -518,6 +522,14 @@ def _judge_cells(source_cells: list[_Cell], where: str) -> tuple[list[JudgeCell]
                 raise AssignmentError(f"{where}: cell {cell.grade_id!r} has hidden tests but is not a test cell")
             judge_cells.append(JudgeCell(grade_id=cell.grade_id, segments=(TestSegment(cell.source),)))
     return judge_cells, author_cells
+
+
+def _released_as(original: _Cell, released: _Cell) -> bool:
+    """Whether the release's copy of an author cell is what releasing the source gives now."""
+    expected = release_source(original.source) if _role(original) == "test" else original.source
+    fields = ("grade", "solution", "locked", "task", "points")
+    return (released.cell_type == original.cell_type and released.source == expected
+            and all(_grading_fields(released)[name] == _grading_fields(original)[name] for name in fields))
 
 
 def _merge(submitted: list[_Cell], source_cells: list[_Cell], author_cells: dict[str, _Cell],
