@@ -333,6 +333,7 @@ class _Grading:
         self.relay_left = self.config.notebook_timeout
         self.deadline = time.monotonic() + TOTAL_TIME_FACTOR * self.config.notebook_timeout
         self.judge_cell: str | None = None  # grade_id of the judge cell running now
+        self.failed_in_student_run: set[str] = set()
 
     def time_left(self) -> float:
         """Seconds left of the time for grading this notebook in all."""
@@ -400,6 +401,7 @@ class _Grading:
                     self.defined_at[name] = index
         for index in range(len(results), len(cells)):
             results.append(CellResult(index, "not run", cell_id=cells[index].cell_id, grade_id=cells[index].grade_id))
+        self.failed_in_student_run = {result.grade_id for result in results if result.status != "ok" and result.grade_id}
         ran = [result for result in results if result.status in ("ok", "error")]
         self.student.replay_upto = ran[-1].index if ran else -1
         if stopped_at is not None and not self.student.alive:
@@ -478,10 +480,13 @@ class _Grading:
                     self._record_grade(header, grades)
                 elif op == "cell_done":
                     index = header.get("index")
-                    if header.get("status") == "error" and isinstance(index, int) and 0 <= index < len(judge_cells):
-                        cell = judge_cells[index]
+                    if header.get("status") == "error" and isinstance(index, int) and 0 <= index < len(judge_cells) \
+                            and judge_cells[index].grade_id not in self.failed_in_student_run:
+                        # A read-only cell that failed in the student's run too (it uses a missing
+                        # answer) is no news; one that failed only here points at the environment.
                         message = header.get("message") if isinstance(header.get("message"), str) else "an error"
-                        self.event(f"The set-up cell {cell.grade_id} failed when the tests ran: {message[:300]}")
+                        self.event(f"The read-only cell {judge_cells[index].grade_id} failed when the tests ran "
+                                   f"(but not in the notebook's own run): {message[:300]}")
                 elif op in ("call", "get"):
                     self.relay(header, blobs, depth=0)
                 elif op == "done":
