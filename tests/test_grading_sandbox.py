@@ -199,7 +199,7 @@ def test_limits_are_set_inside(bwrap, tmp_path):
 
 def test_fork_bomb_is_contained(bwrap, tmp_path):
     token = uuid.uuid4().hex
-    limits = Limits(wall_seconds=4, max_processes=40)
+    limits = Limits(wall_seconds=20, max_processes=40)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     with Sandbox(scratch=scratch, limits=limits) as sandbox:
@@ -212,9 +212,12 @@ def test_fork_bomb_is_contained(bwrap, tmp_path):
                 try:
                     os.fork()
                 except OSError:
-                    time.sleep(0.05)
+                    break  # at the limit: stay alive, stop trying
             if os.getpid() == first:
+                time.sleep(max(0.0, until - time.monotonic()))
                 print(sum(1 for entry in os.listdir("/proc") if entry.isdigit()), flush=True)
+                os.read(3, 1)  # until the host has looked
+                os._exit(0)
             time.sleep(60)
         """)])
         while not process.stdout and process.returncode is None:
@@ -222,11 +225,12 @@ def test_fork_bomb_is_contained(bwrap, tmp_path):
         # The host still starts processes while the bomb is at its limit.
         assert subprocess.run([sys.executable, "-c", "print('host ok')"], capture_output=True,
                               timeout=30).stdout == b"host ok\n"
-        assert process.wait(timeout=30) is not None
+        process.channel_in.write(b"x")
+        process.channel_in.flush()
+        assert process.wait(timeout=30) == 0
     running_inside = int(process.stdout)
     assert limits.max_processes // 2 <= running_inside <= limits.max_processes + 1  # + bwrap's first process
-    assert process.killed_reason == "wall time"
-    assert processes_with(token) == []
+    assert processes_with(token) == []  # the first process ended: all the others with it
 
 
 def test_memory_bomb_is_stopped(bwrap, tmp_path):
@@ -467,7 +471,7 @@ def test_unprivileged_caller_gets_the_same_sandbox(bwrap, tmp_path):
             sandbox = importlib.util.module_from_spec(spec)
             sys.modules["sandbox"] = sandbox
             spec.loader.exec_module(sandbox)
-            limits = sandbox.Limits(wall_seconds=4, max_processes=30)
+            limits = sandbox.Limits(wall_seconds=20, max_processes=30)
             inside = textwrap.dedent('''
                 import json, os, socket, time
                 report = {{"uid": os.getuid(), "interfaces": [n for _i, n in socket.if_nameindex()],
@@ -479,9 +483,11 @@ def test_unprivileged_caller_gets_the_same_sandbox(bwrap, tmp_path):
                     try:
                         os.fork()
                     except OSError:
-                        time.sleep(0.05)
+                        break
                 if os.getpid() == first:
+                    time.sleep(max(0.0, until - time.monotonic()))
                     print(sum(1 for e in os.listdir("/proc") if e.isdigit()), flush=True)
+                    os._exit(0)
                 time.sleep(60)
             ''')
             with sandbox.Sandbox(scratch=Path({str(scratch)!r}), limits=limits) as box:
@@ -513,7 +519,7 @@ def test_unprivileged_caller_gets_the_same_sandbox(bwrap, tmp_path):
         shutil.rmtree(work, ignore_errors=True)
     assert report["caller"] == 65534 and "unprivileged user namespaces" in report["status"]
     assert report["uid"] != 0 and report["interfaces"] == ["lo"] and report["course"] is False
-    assert report["reason"] == "wall time" and report["processes"] <= 30 + 1
+    assert report["reason"] is None and 15 <= report["processes"] <= 30 + 1
     assert report["memory"] == "memory"
 
 
