@@ -915,7 +915,11 @@ def _children(pid: int) -> list[int]:
 def _children_from_scan(pid: int) -> list[int]:
     """The children of ``pid``, from every process's ``stat`` (kernels without ``children`` files)."""
     children = []
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return children  # no /proc (macOS)
+    for entry in entries:
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat", "rb") as stat:
