@@ -23,19 +23,21 @@ with a message for the instructor.
 
 Examples
 --------
->>> import json, nbformat
+>>> import nbformat
 >>> source = nbformat.v4.new_notebook(cells=[
 ...     nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
 ...         "grade_id": "answer", "solution": True, "grade": False, "locked": False}}),
 ...     nbformat.v4.new_code_cell("assert x == 1\\n### BEGIN HIDDEN TESTS\\nassert x > 0\\n### END HIDDEN TESTS",
 ...         metadata={"nbgrader": {"grade_id": "test", "grade": True, "solution": False,
 ...                                "locked": True, "points": 2}})])
->>> plan = make_plan(nbformat.writes(source).encode(), source, source)
+>>> release = nbformat.reads(nbformat.writes(source), 4)       # what students got
+>>> release.cells[1].source = release_source(release.cells[1].source)
+>>> plan = make_plan(nbformat.writes(release).encode(), source, release)
 >>> [cell.source for cell in plan.sandbox_cells]
 ['x = 1']
 >>> [(segment.hidden, segment.source) for segment in plan.judge_cells[0].segments]
 [(False, 'assert x == 1'), (True, 'assert x > 0')]
->>> make_plan(b"{not json", source, source)
+>>> make_plan(b"{not json", source, release)
 Traceback (most recent call last):
 ...
 cnn_course.grading.plan.InvalidSubmission: The notebook file could not be read: it is not valid JSON (line 1, column 2: Expecting property name enclosed in double quotes).
