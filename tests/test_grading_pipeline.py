@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -26,6 +27,7 @@ RELEASE = nbformat.read(FIXTURES / "tiny_release.ipynb", as_version=4)
 HIDDEN_MARKER = "HIDDEN-7f3a9c"  # written into the hidden tests by make_tiny_assignment.py
 SOLUTIONS = {cell.id: cell.source for cell in SOURCE.cells if cell.metadata["nbgrader"].get("solution")}
 FULL = {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 1, "ex3-test": 2}
+LINGERER = f"lingering-{uuid.uuid4().hex}"  # in the command line of a detached student process
 
 
 @pytest.fixture
@@ -103,7 +105,9 @@ def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests(bwrap):
     # an exit handler writing to the channel, an input transformer.
     answers = dict(SOLUTIONS, **{"ex1-solution": "def correlate_valid(x, w):\n    return np.zeros((1, 1))",
                                  "ex2-solution": "EDGE_KERNEL = np.zeros((1, 2))"})
-    tampering = ("import atexit, os, sys\n"
+    tampering = ("import atexit, os, subprocess, sys\n"
+                 f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)  # {LINGERER}'],\n"
+                 "                 start_new_session=True)\n"
                  "close_enough = lambda got, expected: True\n"
                  "len = lambda anything: 0\n"
                  "np.allclose = np.array_equal = lambda *args, **kwargs: True\n"
@@ -112,6 +116,16 @@ def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests(bwrap):
                  "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n")
     result = grade(submission(answers, added_after={"ex3-solution": tampering}))
     assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 0, "ex3-test": 2}
+    assert all(cell.status == "ok" for cell in result.cells), "the tampering ran"
+    # Every process a sandbox started is gone once the notebook is graded.
+    lingering = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if LINGERER.encode() in cmdline.read_bytes():
+                lingering.append(cmdline.parent.name)
+        except OSError:
+            continue  # the process ended meanwhile
+    assert lingering == []
 
 
 def test_a_function_that_never_returns_fails_only_the_tests_that_call_it(bwrap):

@@ -197,12 +197,12 @@ class _Process:
                                        binds=[(grading.tools / name, f"{TOOLS_INSIDE}/{name}") for name in _TOOL_FILES],
                                        stub_packages=stub_packages or {})
         grading.open_sandboxes.append(self)
+        self.alive = True  # until kill(): the sandbox holds resources from here on
         env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONDONTWRITEBYTECODE": "1",
                "CNN_COURSE_GRADING_MAX_OUTPUT": str(config.max_output_bytes_per_cell)}
         self.process = self.sandbox.start([grading.paths.python, f"{TOOLS_INSIDE}/{script}"], env=env)
         self.channel = Channel(self.process.channel_out, self.process.channel_in, max_bytes=MAX_RELAY_BYTES)
-        self.alive = True
         try:
             header, _ = self.channel.receive(timeout=STARTUP_SECONDS)
         except ChannelTimeout:
