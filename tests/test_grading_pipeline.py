@@ -142,7 +142,8 @@ def test_a_function_that_never_returns_fails_only_the_tests_that_call_it(bwrap):
 @pytest.mark.parametrize("stopper, status", [
     ("import os\nos._exit(1)", "crashed"),
     ("import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass", "timeout"),
-], ids=["os._exit", "endless loop"])
+    ("import os\nos.write(4, b'\\xff' * 4)  # the start of a 4 GB message on the channel", "crashed"),
+], ids=["os._exit", "endless loop", "forged message"])
 def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status, bwrap):
     result = grade(submission(SOLUTIONS, added_after={"ex1-solution": stopper}), cell_timeout=3)
     assert points(result) == {"ex1-check": 1, "ex1-hidden": 2, "ex2-test": 0, "ex3-test": 0}

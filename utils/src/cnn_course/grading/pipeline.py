@@ -246,7 +246,8 @@ class _Process:
             raise _Stopped("timeout", "time limit") from None
         except MessageTooLarge:
             self.kill()
-            raise _Stopped("crashed", "its answer was too large") from None
+            why = f" (it sent a message over the grader's limit of {max_bytes:,} bytes and was stopped)"
+            raise _Stopped("crashed", f"its process stopped{why}", why) from None
         except ProtocolError:
             why = self.why()
             self.kill()
