@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -411,7 +412,8 @@ def test_channel_works_both_ways(bwrap, tmp_path):
 def test_unsafe_no_sandbox_keeps_the_api(tmp_path):
     helper = tmp_path / "helper.py"
     helper.write_text("import os, resource, sys\n"
-                      "print(os.environ['CNN_COURSE_GRADING_CHANNEL'], resource.getrlimit(resource.RLIMIT_AS)[0])\n"
+                      "print(os.environ['CNN_COURSE_GRADING_CHANNEL'], resource.getrlimit(resource.RLIMIT_AS)[0],\n"
+                      "      resource.getrlimit(resource.RLIMIT_NPROC)[0])\n"
                       "os.write(4, os.read(3, 5))\n")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -423,7 +425,9 @@ def test_unsafe_no_sandbox_keeps_the_api(tmp_path):
         process.channel_in.flush()
         assert process.channel_out.read(5) == b"ping!"
         assert process.wait(timeout=30) == 0, process.output
-        assert process.stdout == f"3,4 {limits.memory_bytes}\n".encode()
+        # The process limit is left as it was: without a namespace it would count all the user's processes.
+        host_nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+        assert process.stdout == f"3,4 {limits.memory_bytes} {host_nproc}\n".encode()
         looping = sandbox.start([sys.executable, "-c", "while True: pass"])
         looping.kill()
         assert looping.wait(timeout=10) == -9 and looping.killed_reason == "killed"

@@ -368,9 +368,11 @@ class Sandbox:
         reached. :data:`INERT_STUB` (see :func:`inert_stubs`) imports but cannot be used.
         A package that is not installed is left alone (importing it fails anyway).
     unsafe_no_sandbox : bool
-        Run a plain subprocess with the same API and limits, but nothing hidden and no
-        network isolation: only for trusted code, or where no sandbox exists (macOS).
-        Paths inside ``binds`` used in ``argv`` are translated to their host paths.
+        Run a plain subprocess with the same API and limits (but no process limit), with
+        nothing hidden, no network isolation, and no guarantee that detached processes
+        end: only for trusted code, or where no sandbox exists (macOS). Paths inside
+        ``binds`` used in ``argv`` are translated to their host paths; stubbed packages
+        come first on ``PYTHONPATH``.
 
     Raises
     ------
@@ -626,7 +628,12 @@ class Sandbox:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         child_fds = [request_read, reply_write]
-        spec = json.dumps({"rlimits": self.limits.rlimits(), "channel": [request_read, reply_write]})
+        rlimits = self.limits.rlimits()
+        if bwrap is None:
+            # Outside a user namespace RLIMIT_NPROC counts every process and thread of the user
+            # (a desktop session has hundreds): it would stop the program's own threads.
+            del rlimits["RLIMIT_NPROC"]
+        spec = json.dumps({"rlimits": rlimits, "channel": [request_read, reply_write]})
         command = [*prefix, sys.executable, "-I", "-S", helper, spec, *argv]
         info_read = info_write = None
         if bwrap is not None:
