@@ -164,6 +164,10 @@ def clean_outputs(outputs: Any, max_bytes: int) -> list[dict]:
             continue
         size = len(json.dumps(item))
         if used + size > max_bytes:
+            room = max_bytes - used - 200
+            if item["output_type"] == "stream" and room > 0:  # keep what fits of a long text
+                item["text"] = item["text"][:room]
+                cleaned.append(item)
             cleaned.append({"output_type": "stream", "name": "stdout",
                             "text": f"\n[output truncated]: more than {max_bytes:,} bytes of output; the rest was dropped.\n"})
             break
