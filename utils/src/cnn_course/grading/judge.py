@@ -132,6 +132,7 @@ class StudentLink:
     def __init__(self, requests, replies, capture):
         self.requests, self.replies, self.capture = requests, replies, capture
         self.callbacks: dict[int, object] = {}
+        self.callback_ids: dict[int, int] = {}
         self.proxies: dict[str, StudentFunction] = {}
 
     def send(self, header: dict, blobs=()) -> None:
@@ -144,8 +145,10 @@ class StudentLink:
     def _encode_callable(self, value):
         if isinstance(value, StudentFunction):
             return {"t": "student_function", "name": value.__name__}
-        callback_id = len(self.callbacks)
-        self.callbacks[callback_id] = value
+        callback_id = self.callback_ids.get(id(value))
+        if callback_id is None:  # registered once: a test may pass the same function many times
+            callback_id = self.callback_ids[id(value)] = len(self.callbacks)
+            self.callbacks[callback_id] = value  # kept alive, so its id() stays its own
         return {"t": "function", "id": callback_id, "name": _message(getattr(value, "__name__", "function"), 100)}
 
     def _decode_function(self, description):
