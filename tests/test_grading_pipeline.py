@@ -128,6 +128,7 @@ def test_tampering_in_the_notebook_changes_no_verdict_of_the_tests(bwrap):
     assert lingering == []
 
 
+@pytest.mark.slow
 def test_a_function_that_never_returns_fails_only_the_tests_that_call_it(bwrap):
     answers = dict(SOLUTIONS)
     answers["ex1-solution"] = answers["ex1-solution"].replace(
@@ -139,6 +140,7 @@ def test_a_function_that_never_returns_fails_only_the_tests_that_call_it(bwrap):
                              "(in the tests of ex1-hidden) and was stopped."]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stopper, status", [
     ("import os\nos._exit(1)", "crashed"),
     ("import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass", "timeout"),
@@ -154,19 +156,26 @@ def test_a_notebook_stopped_after_exercise_1_keeps_its_points(stopper, status, b
     assert len(result.events) == 1 and "were run again in a fresh sandbox" in result.events[0]
 
 
+LIBRARY_ANSWER = {"ex1-solution": (
+    "import scipy.signal\n\n\ndef correlate_valid(x, w):\n"
+    "    if np.ndim(x) != 2 or np.ndim(w) != 2:\n        raise ValueError('2-D please')\n"
+    "    return scipy.signal.correlate2d(x, w, mode='valid')\n\n\n"
+    "correlate_valid(np.eye(3), np.ones((2, 2)))")}
+
+
 def test_a_library_answer_scores_zero_where_scipy_is_a_stub(bwrap):
-    answers = dict(SOLUTIONS, **{"ex1-solution": (
-        "import scipy.signal\n\n\ndef correlate_valid(x, w):\n"
-        "    if np.ndim(x) != 2 or np.ndim(w) != 2:\n        raise ValueError('2-D please')\n"
-        "    return scipy.signal.correlate2d(x, w, mode='valid')\n\n\n"
-        "correlate_valid(np.eye(3), np.ones((2, 2)))")})
-    result = grade(submission(answers))
+    result = grade(submission(dict(SOLUTIONS, **LIBRARY_ANSWER)))
     assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 1, "ex3-test": 2}
     # In the student's own run SciPy works: the cell shows its result.
     ex1_cell = next(cell for cell in result.cells if cell.grade_id == "ex1-solution")
     assert ex1_cell.status == "ok" and ex1_cell.outputs[0]["output_type"] == "execute_result"
     error = grade_of(result, "ex1-check").visible_outputs[0]
     assert "scipy" in error["evalue"]
+
+
+def test_names_the_assignment_allows_to_use_libraries_run_in_the_full_environment(bwrap):
+    result = grade(submission(dict(SOLUTIONS, **LIBRARY_ANSWER)), full_environment_names=("correlate_valid",))
+    assert points(result) == FULL
 
 
 def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
