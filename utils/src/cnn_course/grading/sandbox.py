@@ -13,8 +13,11 @@ because the kernel kills a PID namespace with its first process.
 Limits (:class:`Limits`): wall time (the sandbox is killed from outside), memory (an
 address-space limit per process and a monitor of all its processes together), number of
 processes, size of each written file, output bytes (stdout and stderr are drained by
-threads and kept up to a cap; a sandbox that writes more is killed), no core dumps. Not
-limited: the number of files written to the scratch folder (each file is capped).
+threads and kept up to a cap; a sandbox that writes more is killed), no core dumps.
+Without a cgroup (this module does not create one) some memory escapes the count: files
+in memory that no process maps (``memfd_create``; as root, a ``tmpfs`` mounted in a user
+namespace the sandboxed code creates), each file capped at ``max_file_bytes``; so does the
+number of files written to the scratch folder.
 
 Each process gets a private channel: a pipe pair it finds on file descriptors 3 (requests
 in) and 4 (replies out), announced by ``CNN_COURSE_GRADING_CHANNEL=3,4``.
