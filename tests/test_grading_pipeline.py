@@ -190,8 +190,11 @@ def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
         {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}, "metadata": {}},
         {"output_type": "error", "ename": "", "evalue": "boom", "traceback": ["line"]},
         {"output_type": "execute_result", "data": {}, "metadata": {}, "execution_count": None}]
-    capped = clean_outputs([{"output_type": "stream", "name": "stdout", "text": "x" * 500}] * 10, 2_000)
+    flood = [{"output_type": "stream", "name": "stdout", "text": "x" * 500}] * 10
+    capped = clean_outputs(flood, 2_000)
     assert len(json.dumps(capped)) < 2_500 and "[output truncated]" in capped[-1]["text"]
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "why it failed", "traceback": []}
+    assert clean_outputs([*flood, error], 2_000)[-1] == error, "the error after a flood of output still shows"
 
 
 def test_without_a_sandbox_trusted_notebooks_get_the_same_grades():

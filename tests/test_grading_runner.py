@@ -93,6 +93,9 @@ def test_output_is_capped_with_a_visible_note(tmp_path):
         assert len(text.encode()) < 2_500 and "[output truncated]" in text
         # The next cell starts with a fresh budget.
         assert texts(process.run("print('next')", 1)["outputs"]) == "next\n"
+        # A cell that printed too much and then failed still shows its error.
+        done = process.run("print('x' * 5_000)\nraise ValueError('after the flood')", 2)
+        assert done["outputs"][-1]["evalue"] == "after the flood"
     finally:
         process.close()
 

@@ -133,9 +133,9 @@ def clean_outputs(outputs: Any, max_bytes: int) -> list[dict]:
         What a sandbox sent as a cell's outputs.
     max_bytes : int
         Size budget (of the JSON text) for all outputs together; what does not fit is replaced
-        by one "[output truncated]" note.
+        by one "[output truncated]" note (and one short error output after it, if there is one).
     """
-    cleaned, used = [], 0
+    cleaned, used, truncated = [], 0, False
     if not isinstance(outputs, list):
         return cleaned
     for output in outputs[:10_000]:
@@ -163,6 +163,12 @@ def clean_outputs(outputs: Any, max_bytes: int) -> list[dict]:
         else:
             continue
         size = len(json.dumps(item))
+        if truncated:
+            # Past the cap, one short error still shows why the cell failed.
+            if item["output_type"] == "error" and size <= 50_000:
+                cleaned.append(item)
+                break
+            continue
         if used + size > max_bytes:
             room = max_bytes - used - 200
             if item["output_type"] == "stream" and room > 0:  # keep what fits of a long text
@@ -170,7 +176,8 @@ def clean_outputs(outputs: Any, max_bytes: int) -> list[dict]:
                 cleaned.append(item)
             cleaned.append({"output_type": "stream", "name": "stdout",
                             "text": f"\n[output truncated]: more than {max_bytes:,} bytes of output; the rest was dropped.\n"})
-            break
+            truncated = True
+            continue
         used += size
         cleaned.append(item)
     return cleaned

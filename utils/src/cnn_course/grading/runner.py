@@ -156,9 +156,18 @@ class OutputCollector:
         self._append(output, size)
 
     def error(self, ename: str, evalue: str, traceback: list) -> None:
-        """Add an error output."""
-        self.add({"output_type": "error", "ename": _text(ename, 200), "evalue": _text(evalue),
-                  "traceback": [_text(line) for line in traceback][:200]})
+        """Add an error output; one still fits after the cap (shortened), so a cell that printed
+        too much and then failed shows why it failed."""
+        output = {"output_type": "error", "ename": _text(ename, 200), "evalue": _text(evalue),
+                  "traceback": [_text(line) for line in traceback][:200]}
+        if not (self.truncated or self.used + len(json.dumps(output)) > self.max_bytes):
+            self.add(output)
+        elif not getattr(self, "late_error", False):
+            self.late_error = True
+            self.truncated = True
+            output["evalue"] = _text(evalue, 2_000)
+            output["traceback"] = [_text(line, 2_000) for line in traceback][-20:]
+            self.outputs.append(output)
 
     def clear(self) -> None:
         """What ``IPython.display.clear_output`` does in a notebook."""
