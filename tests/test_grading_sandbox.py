@@ -251,6 +251,16 @@ def test_memory_bomb_is_stopped(bwrap, tmp_path):
     """, tmp_path / "four", limits=limits)
     assert spread.killed_reason == "memory" and spread.returncode == -9
     assert time.monotonic() - started < 10
+    # Memory files that nobody maps (memfd_create) count too.
+    unmapped = run("""
+        import os, time
+        held = []
+        for _ in range(4):
+            held.append(os.memfd_create("block"))
+            os.write(held[-1], b"x" * (200 * 1024**2))
+        time.sleep(60)
+    """, tmp_path / "memfd", limits=limits)
+    assert unmapped.killed_reason == "memory"
 
 
 def test_infinite_loop_is_killed_at_wall_time(bwrap, tmp_path):
