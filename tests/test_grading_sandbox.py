@@ -251,6 +251,20 @@ def test_memory_bomb_is_stopped(bwrap, tmp_path):
     """, tmp_path / "four", limits=limits)
     assert spread.killed_reason == "memory" and spread.returncode == -9
     assert time.monotonic() - started < 10
+    # Pages shared after fork count once: 200 MB seen by four processes is 200 MB.
+    shared = run("""
+        import os, time
+        block = b"x" * (200 * 1024**2)
+        children = 0
+        for _ in range(3):
+            if os.fork() == 0:
+                break  # a child: holds the shared copy
+            children += 1
+        time.sleep(1.5)
+        if children == 3:
+            print("survived", flush=True)
+    """, tmp_path / "shared", limits=limits)
+    assert shared.killed_reason is None and shared.stdout == b"survived\n"
     # Memory files that nobody maps (memfd_create) count too.
     unmapped = run("""
         import os, time
