@@ -277,6 +277,21 @@ def test_memory_bomb_is_stopped(bwrap, tmp_path):
     assert unmapped.killed_reason == "memory"
 
 
+def test_no_user_namespace_of_its_own(bwrap, tmp_path):
+    # In one the code could mount a tmpfs whose memory nothing counts. Unprivileged callers'
+    # sandboxes forbid them (bwrap --disable-userns); root's are killed when one appears.
+    process = run("""
+        import subprocess, time
+        made = subprocess.run(["unshare", "--user", "sleep", "5"], capture_output=True)
+        print(made.returncode, flush=True)
+        time.sleep(5)
+    """, tmp_path / "scratch")
+    if os.geteuid() == 0:
+        assert process.killed_reason == "user namespace"
+    else:
+        assert process.stdout.split() == [b"1"], process.output
+
+
 def test_infinite_loop_is_killed_at_wall_time(bwrap, tmp_path):
     started = time.monotonic()
     process = run("while True: pass", tmp_path / "scratch", limits=Limits(wall_seconds=1.5))

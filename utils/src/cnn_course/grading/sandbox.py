@@ -14,10 +14,8 @@ Limits (:class:`Limits`): wall time (the sandbox is killed from outside), memory
 address-space limit per process and a monitor of all its processes together), number of
 processes, size of each written file, output bytes (stdout and stderr are drained by
 threads and kept up to a cap; a sandbox that writes more is killed), no core dumps.
-Without a cgroup (this module does not create one), two things escape the count: as
-root, files in a ``tmpfs`` that the sandboxed code mounts in a user namespace of its own
-(each file capped at ``max_file_bytes``), and the number of files written to the scratch
-folder.
+Without a cgroup (this module does not create one) the number of files written to the
+scratch folder is not limited (each file is).
 
 Each process gets a private channel: a pipe pair it finds on file descriptors 3 (requests
 in) and 4 (replies out), announced by ``CNN_COURSE_GRADING_CHANNEL=3,4``.
@@ -659,7 +657,8 @@ class Sandbox:
         if info_read is not None:
             init_pidfd = _open_namespace_init(info_read)
         return SandboxProcess(popen, channel_in=open(request_write, "wb"), channel_out=open(reply_read, "rb"),
-                              limits=self.limits, init_pidfd=init_pidfd, sandboxed=bwrap is not None)
+                              limits=self.limits, init_pidfd=init_pidfd, sandboxed=bwrap is not None,
+                              forbid_user_namespaces=bwrap is not None and self._is_root)
 
 
 def _hand_over(scratch: Path, uid: int) -> None:
@@ -714,13 +713,14 @@ class SandboxProcess:
     """
 
     def __init__(self, popen: subprocess.Popen, *, channel_in: BinaryIO, channel_out: BinaryIO, limits: Limits,
-                 init_pidfd: int | None, sandboxed: bool):
+                 init_pidfd: int | None, sandboxed: bool, forbid_user_namespaces: bool = False):
         self.channel_in = channel_in
         self.channel_out = channel_out
         self.limits = limits
         self._popen = popen
         self._init_pidfd = init_pidfd
         self._sandboxed = sandboxed
+        self._forbid_user_namespaces = forbid_user_namespaces
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._killed_reason: str | None = None
@@ -793,8 +793,8 @@ class SandboxProcess:
 
     @property
     def killed_reason(self) -> str | None:
-        """Why the sandbox was killed: ``"wall time"``, ``"memory"``, ``"output"`` or ``"killed"`` (by
-        :meth:`kill`); ``None`` if it ended by itself."""
+        """Why the sandbox was killed: ``"wall time"``, ``"memory"``, ``"output"``, ``"user namespace"``
+        (run as root, a process made one) or ``"killed"`` (by :meth:`kill`); ``None`` if it ended by itself."""
         return self._killed_reason
 
     # --- threads ---
@@ -837,6 +837,10 @@ class SandboxProcess:
                   and _memory_in_use(self._popen.pid, exact=True) > self.limits.memory_bytes):
                 # The cheap count is an upper bound; the exact one decides.
                 self._terminate("memory")
+            elif self._forbid_user_namespaces and _in_another_user_namespace(self._popen.pid):
+                # Run as root, the sandbox has no user namespace that could forbid new ones; in
+                # one of its own the code could mount a tmpfs whose memory nothing counts.
+                self._terminate("user namespace")
         if self._sandboxed and returncode > 128:
             returncode = -(returncode - 128)  # bwrap reports "killed by signal N" as 128 + N
         # bwrap exits after the namespace's first process; make sure the namespace is gone too.
@@ -956,6 +960,18 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
+
+
+def _in_another_user_namespace(pid: int) -> bool:
+    """Whether a process below ``pid`` has entered a user namespace other than this process's."""
+    own = os.stat("/proc/self/ns/user").st_ino
+    for process in _descendants(pid):
+        try:
+            if os.stat(f"/proc/{process}/ns/user").st_ino != own:
+                return True
+        except OSError:
+            continue  # ended meanwhile
+    return False
 
 
 def _memory_in_use(pid: int, *, exact: bool = False) -> int:
