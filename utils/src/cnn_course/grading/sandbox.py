@@ -853,9 +853,10 @@ class SandboxProcess:
             reader.join(timeout=max(0.0, readers_deadline - time.monotonic()))
             if not reader.is_alive():
                 stream.close()
-        if self._init_pidfd is not None:
-            os.close(self._init_pidfd)
-            self._init_pidfd = None
+        with self._lock:
+            if self._init_pidfd is not None:
+                os.close(self._init_pidfd)
+                self._init_pidfd = None
         self._returncode = returncode
         self._done.set()
 
@@ -873,15 +874,16 @@ class SandboxProcess:
 
     def _kill_processes(self) -> None:
         if self._sandboxed:
-            if self._init_pidfd is None:
-                self._popen.kill()  # bwrap itself; --die-with-parent takes the namespace with it
-                return
-            # The namespace's first process: the kernel kills all the others with it, and
-            # bwrap (its parent) collects it and exits; the watchdog kills bwrap if it lingers.
-            try:
-                signal.pidfd_send_signal(self._init_pidfd, signal.SIGKILL)
-            except OSError:
-                pass  # already ended
+            with self._lock:  # the watchdog closes the pidfd under this lock
+                if self._init_pidfd is not None:
+                    # The namespace's first process: the kernel kills all the others with it, and
+                    # bwrap (its parent) collects it and exits; the watchdog kills bwrap if it lingers.
+                    try:
+                        signal.pidfd_send_signal(self._init_pidfd, signal.SIGKILL)
+                    except OSError:
+                        pass  # already ended
+                    return
+            self._popen.kill()  # bwrap itself; --die-with-parent takes the namespace with it
         else:
             # No namespace: the process group, then every descendant still found.
             for pid in [self._popen.pid] + _descendants(self._popen.pid):
