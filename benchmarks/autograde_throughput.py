@@ -52,7 +52,8 @@ The last line printed is one JSON object::
      "wall_seconds": {"nbgrader": ..., "ours": ...}, "cpu_seconds_per_submission": {...},
      "others_cores_busy": {...}, "workers": 2, "cores": 2,
      "sandbox": "bubblewrap ...", "load_average": {"start": [...], "nbgrader": [[...], [...]], ...},
-     "sweep": {"1": ..., "2": ...} or null, "scores_agree": true,
+     "sweep": {"1": {"seconds_per_submission": ..., "throughput_vs_fewest_workers": 1.0, ...}, "2": ...}
+     or null, "scores_agree": true,
      "expected_differences": ..., "unexpected_differences": ..., "date": "..."}
 """
 
@@ -342,6 +343,7 @@ class Run:
     """One grader's run over the class."""
 
     label: str
+    workers: int | None               # ours: worker count; None for nbgrader (serial)
     wall_seconds: float
     load_before: list[float]
     load_after: list[float]
@@ -386,7 +388,7 @@ def run_nbgrader(course: Path, total: int) -> Run:
     wall = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"error: nbgrader autograde exited with {status}:\n{''.join(log)[-4000:]}")
-    return Run("nbgrader autograde (serial)", wall, load_before, load_average(), cpu_seconds, others_cpu_seconds,
+    return Run("nbgrader autograde (serial)", None, wall, load_before, load_average(), cpu_seconds, others_cpu_seconds,
                student_seconds=student_seconds, output="".join(log))
 
 
@@ -413,7 +415,7 @@ def run_ours(course: Path, workers: int, unsafe_no_sandbox: bool) -> Run:
             if row["problems"]:
                 problems[row["student"]] = row["problems"]
     sandbox = "sandbox OFF" if unsafe_no_sandbox else "sandbox on"
-    return Run(f"ours, {workers} worker{'s' if workers > 1 else ''}, {sandbox}", wall, load_before,
+    return Run(f"ours, {workers} worker{'s' if workers > 1 else ''}, {sandbox}", workers, wall, load_before,
                load_average(), cpu_seconds, others_cpu_seconds, student_seconds, statuses, problems, summary)
 
 
@@ -487,6 +489,13 @@ def others_busy(run: Run) -> str:
     return "—" if run.others_cpu_seconds is None else f"{run.others_cpu_seconds / run.wall_seconds:.2f}"
 
 
+def sweep_speedups(sweep_runs: list[Run]) -> tuple[int, dict[int, float]]:
+    """(the smallest worker count swept, {workers: its throughput over that of the smallest count})."""
+    by_workers = {run.workers: run.wall_seconds for run in sweep_runs}
+    fewest = min(by_workers)
+    return fewest, {workers: by_workers[fewest] / seconds for workers, seconds in sorted(by_workers.items())}
+
+
 def print_report(submissions, runs: dict[str, Run], scores: dict[str, dict], maximum, differences, sweep_runs):
     count = len(submissions)
     print()
@@ -504,6 +513,11 @@ def print_report(submissions, runs: dict[str, Run], scores: dict[str, dict], max
         print(f"{run.label:<32} {run.wall_seconds:>7.1f}s {per:>13.2f} {baseline / per:>11.2f}× "
               f"{'—' if run.cpu_seconds is None else f'{run.cpu_seconds / count:.2f}':>17} {others_busy(run):>12} "
               f"{run.load_before[0]:>9.2f} → {run.load_after[0]:<8.2f}")
+    if len(sweep_runs) > 1:
+        fewest, speedups = sweep_speedups(sweep_runs)
+        print(f"Ours with more workers (throughput relative to {fewest} worker{'s' if fewest > 1 else ''}; "
+              "linear growth would match the worker ratio): "
+              + ", ".join(f"{workers} → {speedup:.2f}×" for workers, speedup in speedups.items()))
     print("CPU s/submission: CPU time of the grader's own processes (sandboxes included) per submission;")
     print("others busy: cores kept busy by other processes on the machine meanwhile (0 on a quiet machine).")
     print()
@@ -631,8 +645,12 @@ def main(argv: list[str] | None = None) -> int:
         "sandbox": sandbox,
         "load_average": {"start": start_load,
                          **{name: [run.load_before, run.load_after] for name, run in runs.items()}},
-        "sweep": ({str(run_workers): round(run.wall_seconds / count, 2)
-                   for run_workers, run in zip(args.workers_sweep, sweep_runs, strict=True)} if args.workers_sweep else None),
+        "sweep": ({str(run.workers): {"seconds_per_submission": round(run.wall_seconds / count, 2),
+                                       "throughput_vs_fewest_workers": round(sweep_speedups(sweep_runs)[1][run.workers], 2),
+                                       "load_average": [run.load_before, run.load_after],
+                                       "others_cores_busy": None if run.others_cpu_seconds is None
+                                       else round(run.others_cpu_seconds / run.wall_seconds, 2)}
+                   for run in sweep_runs} if sweep_runs else None),
         "scores_agree": unexpected == 0,
         "expected_differences": sum(d.expected for d in differences),
         "unexpected_differences": unexpected,
