@@ -31,7 +31,7 @@ import nbformat
 import pytest
 from conftest import FIXTURE_HIDDEN_MARKER, fixture_answers, hand_in, make_fixture_course, require_sandbox
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.nbgrader]   # releases with nbgrader; out of `make test-fast`
 
 ASSIGNMENT = "tiny"
 BIN = Path(sys.executable).parent
