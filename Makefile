@@ -9,6 +9,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cnn-course-installed
 PYTEST_ARGS ?=
+# `make autograde A=ps1_convolution ARGS="--workers 4"`: the assignment to grade and extra
+# options of `python -m cnn_course.grading autograde` (docs/nbgrader.md).
+A ?=
+ARGS ?=
 # Extra options for `make lab`, e.g. LAB_ARGS="--no-browser --port=8890"
 # (tests/test_browser.py starts the course's server through this target).
 LAB_ARGS ?=
@@ -23,7 +27,7 @@ NBSTRIPOUT_EXTRA_KEYS := metadata.language_info.codemirror_mode metadata.languag
 	metadata.language_info.pygments_lexer metadata.language_info.version \
 	cell.metadata.jupyter cell.metadata.jp-MarkdownHeadingCollapsed
 
-.PHONY: setup git-filter lab test test-fast lint release system-deps clean help
+.PHONY: setup git-filter lab test test-fast lint release autograde system-deps clean help
 
 help:
 	@echo "make lab          install what is missing, then open the course in JupyterLab"
@@ -31,6 +35,7 @@ help:
 	@echo "make test-fast    the unit tests only: no notebooks, nbgrader or browser (the inner loop)"
 	@echo "make lint         ruff on utils/ and tests/"
 	@echo "make release      regenerate assignments/ from solutions/ with nbgrader"
+	@echo "make autograde A=ps1_convolution [ARGS=...]  grade every submission of an assignment, each in a sandbox"
 	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST, Chromium for the browser test, bubblewrap for grading"
 
 setup: $(STAMP) git-filter
@@ -80,6 +85,12 @@ lint: setup
 
 release: setup
 	$(BIN)/python tools/release.py
+
+# Grades nbgrader/submitted/*/$(A)/ into the gradebook (one sandbox per submission; needs
+# bubblewrap, see system-deps). ARGS, e.g. "--workers 4 --student alice bob", go to the command.
+autograde: setup
+	$(if $(A),,$(error say which assignment: make autograde A=ps1_convolution [ARGS="--workers 4"]))
+	$(BIN)/python -m cnn_course.grading autograde $(A) $(ARGS)
 
 # Debian/Ubuntu packages: the offline copy of Fashion-MNIST, the browser the
 # end-to-end widget test drives, and bubblewrap, the sandbox that grading runs

@@ -127,6 +127,16 @@ def test_make_test_fast_leaves_out_notebooks_nbgrader_and_the_browser():
     assert "make test-fast" in help_text
 
 
+def test_make_autograde_runs_the_course_grader_on_the_named_assignment():
+    plan = _dry_run(*INSTALLED, "autograde", "A=ps1_convolution", "ARGS=--workers 4 --student alice bob")
+    assert f"{VENV / 'bin' / 'python'} -m cnn_course.grading autograde ps1_convolution --workers 4 --student alice bob" \
+        in plan, plan
+    without_name = subprocess.run(["make", "-n", *INSTALLED, "autograde"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert without_name.returncode != 0 and "make autograde A=ps1_convolution" in without_name.stderr
+    help_text = subprocess.run(["make", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    assert "make autograde A=" in help_text
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (REPO_ROOT / "README.md").read_text()
     ci = (REPO_ROOT / ".ci" / "run").read_text()
