@@ -171,6 +171,10 @@ def test_a_library_answer_scores_zero_where_scipy_is_a_stub(bwrap):
     assert ex1_cell.status == "ok" and ex1_cell.outputs[0]["output_type"] == "execute_result"
     error = grade_of(result, "ex1-check").visible_outputs[0]
     assert "scipy" in error["evalue"]
+    # ... and the student is told why: the cell failed where SciPy is a stub.
+    [event] = [e for e in result.events if "not available" in e]
+    assert event.startswith("Code cell") and "(ex1-solution) failed where scipy is not available" in event
+    assert "RuntimeError" in event
 
 
 def test_names_the_assignment_allows_to_use_libraries_run_in_the_full_environment(bwrap):

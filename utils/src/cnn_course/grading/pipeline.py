@@ -310,13 +310,15 @@ class _StudentSandbox:
             try:
                 if left <= 0:
                     raise _Stopped("timeout", "notebook time limit")
-                process.request({"op": "run_cell", "index": index, "source": cell.source, "timeout": config.cell_timeout},
-                                timeout=min(config.cell_timeout, left))
+                reply, _ = process.request({"op": "run_cell", "index": index, "source": cell.source,
+                                            "timeout": config.cell_timeout}, timeout=min(config.cell_timeout, left))
             except _Stopped as stop:
                 self.grading.event(f"The {self.label} run stopped again at {_describe_cell(index, cell.grade_id)} "
                                    f"({stop.detail}); only the cells before it count.")
                 process.kill()
                 return index
+            if self.stub_packages and reply.get("status") == "error":
+                self.grading.failed_only_where_restricted(index, cell, reply.get("outputs"))
         return None
 
 
@@ -346,6 +348,8 @@ class _Grading:
         self.deadline = time.monotonic() + TOTAL_TIME_FACTOR * self.config.notebook_timeout
         self.judge_cell: str | None = None  # grade_id of the judge cell running now
         self.failed_in_student_run: set[str] = set()
+        self.student_statuses: dict[int, str] = {}  # cell index -> status in the student run (A)
+        self.restricted_failures: set[int] = set()
 
     def time_left(self) -> float:
         """Seconds left of the time for grading this notebook in all."""
@@ -353,6 +357,27 @@ class _Grading:
 
     def event(self, message: str) -> None:
         self.events.append(message)
+
+    def failed_only_where_restricted(self, index: int, cell, outputs) -> None:
+        """Say so, once, when a cell that ran in the student's run fails in the restricted run.
+
+        Without this the student would only see the tests' NameError (or "not answered yet")
+        and not why: their answer used a package the problem set does not allow.
+        """
+        if index in self.restricted_failures or self.student_statuses.get(index) != "ok":
+            return
+        self.restricted_failures.add(index)
+        error = next((o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"), None) \
+            if isinstance(outputs, list) else None
+        detail = ""
+        if error is not None:
+            ename, evalue = str(error.get("ename", ""))[:80], str(error.get("evalue", ""))[:300]
+            detail = f" ({ename}: {evalue})" if ename else ""
+        names = list(self.config.forbidden_modules)
+        modules = names[0] + " is" if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} are"
+        where = _describe_cell(index, cell.grade_id)
+        self.event(f"{where[0].upper()}{where[1:]} failed where {modules} not available{detail}; "
+                   f"the tests call your functions there, so write this answer without them.")
 
     def close(self) -> None:
         for process in self.open_sandboxes:
@@ -414,6 +439,7 @@ class _Grading:
         for index in range(len(results), len(cells)):
             results.append(CellResult(index, "not run", cell_id=cells[index].cell_id, grade_id=cells[index].grade_id))
         self.failed_in_student_run = {result.grade_id for result in results if result.status != "ok" and result.grade_id}
+        self.student_statuses = {result.index: result.status for result in results}
         ran = [result for result in results if result.status in ("ok", "error")]
         self.student.replay_upto = ran[-1].index if ran else -1
         if stopped_at is not None and not self.student.alive:
