@@ -4,7 +4,8 @@ Every folder ``solutions/<name>/`` is an nbgrader assignment; this runs
 ``nbgrader generate_assignment <name> --force`` for each, which rewrites
 ``assignments/<name>/`` (solutions and hidden tests removed, outputs cleared)
 and records the assignment in the git-ignored gradebook ``nbgrader/gradebook.db``
-so that ``nbgrader autograde`` can grade it later.
+so that the course's grader (``python -m cnn_course.grading autograde <name>``, or
+``make autograde A=<name>``) can grade it later.
 
 Usage, from the repository root (or anywhere)::
 
