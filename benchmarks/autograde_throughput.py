@@ -278,6 +278,27 @@ def machine_busy_seconds() -> float | None:
     return (sum(ticks[:3]) + sum(ticks[5:8])) / CLOCK_TICKS
 
 
+def program_name(pid: int) -> str:
+    """A short name for what a process runs: a Python script's or module's name, else the program's."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            argv = [part.decode(errors="replace") for part in cmdline.read().split(b"\0") if part]
+    except OSError:
+        return "?"
+    if not argv:
+        return "?"
+    program = os.path.basename(argv[0])
+    if program.startswith("python"):
+        arguments = [part for part in argv[1:] if part not in ("-I", "-S", "-u", "-B")]
+        if arguments[:1] == ["-m"] and len(arguments) > 1:
+            return f"python -m {arguments[1]}"
+        if arguments[:1] == ["-c"]:
+            return "python -c (a script of the notebook)"
+        if arguments:
+            return f"python {os.path.basename(arguments[0])}"
+    return program
+
+
 class CpuMeter:
     """CPU seconds a process and its descendants use, and what the rest of the machine uses meanwhile.
 
@@ -291,6 +312,7 @@ class CpuMeter:
     def __init__(self, pid: int, interval: float = 0.25):
         self.pid, self.interval = pid, interval
         self.latest: dict[tuple[int, str], int] = {}   # (pid, start time) -> CPU ticks
+        self.programs: dict[tuple[int, str], str] = {}  # (pid, start time) -> program_name(...)
         self.busy_before = machine_busy_seconds()
         self.own_before = time.process_time()
         self.available = self.busy_before is not None
@@ -319,12 +341,24 @@ class CpuMeter:
             pid = stack.pop()
             if pid in ticks:
                 used, started = ticks[pid]
-                self.latest[(pid, started)] = max(self.latest.get((pid, started), 0), used)
+                key = (pid, started)
+                self.latest[key] = max(self.latest.get(key, 0), used)
+                # read again each time: a launcher (bwrap, _sandbox_exec.py) becomes the program it runs
+                name = program_name(pid)
+                if name != "?" or key not in self.programs:
+                    self.programs[key] = name
             stack.extend(children.get(pid, ()))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
+
+    def by_program(self) -> dict[str, float]:
+        """CPU seconds per program (see :func:`program_name`), largest first."""
+        seconds: dict[str, float] = {}
+        for key, used in self.latest.items():
+            seconds[self.programs[key]] = seconds.get(self.programs[key], 0.0) + used / CLOCK_TICKS
+        return dict(sorted(seconds.items(), key=lambda item: -item[1]))
 
     def stop(self) -> tuple[float | None, float | None]:
         """(CPU seconds of the process tree, CPU seconds every other process used meanwhile)."""
@@ -353,6 +387,7 @@ class Run:
     statuses: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     output: str = ""
+    cpu_by_program: dict[str, float] = field(default_factory=dict)
 
 
 def run_nbgrader(course: Path, total: int) -> Run:
@@ -389,7 +424,7 @@ def run_nbgrader(course: Path, total: int) -> Run:
     if status != 0:
         raise SystemExit(f"error: nbgrader autograde exited with {status}:\n{''.join(log)[-4000:]}")
     return Run("nbgrader autograde (serial)", None, wall, load_before, load_average(), cpu_seconds, others_cpu_seconds,
-               student_seconds=student_seconds, output="".join(log))
+               student_seconds=student_seconds, output="".join(log), cpu_by_program=meter.by_program())
 
 
 def run_ours(course: Path, workers: int, unsafe_no_sandbox: bool) -> Run:
@@ -416,7 +451,8 @@ def run_ours(course: Path, workers: int, unsafe_no_sandbox: bool) -> Run:
                 problems[row["student"]] = row["problems"]
     sandbox = "sandbox OFF" if unsafe_no_sandbox else "sandbox on"
     return Run(f"ours, {workers} worker{'s' if workers > 1 else ''}, {sandbox}", workers, wall, load_before,
-               load_average(), cpu_seconds, others_cpu_seconds, student_seconds, statuses, problems, summary)
+               load_average(), cpu_seconds, others_cpu_seconds, student_seconds, statuses, problems, summary,
+               meter.by_program())
 
 
 def read_scores(course: Path) -> dict[str, dict[str, float]]:
@@ -521,6 +557,12 @@ def print_report(submissions, runs: dict[str, Run], scores: dict[str, dict], max
     print("CPU s/submission: CPU time of the grader's own processes (sandboxes included) per submission;")
     print("others busy: cores kept busy by other processes on the machine meanwhile (0 on a quiet machine).")
     print()
+    print("Where the CPU goes (CPU seconds per submission, by program; sampled, so a slight underestimate):")
+    for run in (runs["nbgrader"], runs["ours"]):
+        shares = [f"{name} {seconds / count:.2f}" for name, seconds in run.cpu_by_program.items()
+                  if seconds / count >= 0.05]
+        print(f"  {run.label}: " + ("; ".join(shares) if shares else "—"))
+    print()
     print("Median seconds to grade one submission (each grader's own clock; ours grades several at once):")
     for kind in ("correct", "blank", "wrong"):
         students = [s.student for s in submissions if s.kind == kind]
@@ -540,9 +582,15 @@ def print_report(submissions, runs: dict[str, Run], scores: dict[str, dict], max
         print(f"  {student:<28} {total(scores['nbgrader'].get(student)):>8} {total(scores['ours'].get(student)):>6}  "
               f"{runs['ours'].statuses.get(student, '—'):<13} {submission.note}")
     if runs["ours"].problems:
-        print("Notes ours wrote into its table:")
+        # The table joins a student's notes with " | "; the same note for many students is printed once.
+        students_of: dict[str, list[str]] = {}
         for student, problems in runs["ours"].problems.items():
-            print(f"  {student}: {problems if len(problems) <= 300 else problems[:300] + ' …'}")
+            for note in problems.split(" | "):
+                students_of.setdefault(note, []).append(student)
+        print("Notes ours wrote into its table:")
+        for note, students in students_of.items():
+            who = ", ".join(students) if len(students) <= 3 else f"{len(students)} of {count} students"
+            print(f"  [{who}] {note}")
     print()
     expected = [d for d in differences if d.expected]
     unexpected = [d for d in differences if not d.expected]
