@@ -142,8 +142,9 @@ def correlate2d(x, w, stride=1, padding="valid", dilation=1):
     return {call}[::stride, ::stride]
 '''
 
-# Five kinds of wrong submission, taken in turn: (name, {grade_id: answer}, note, nbgrader may score higher)
-WrongKind = tuple[str, dict[str, str], str, bool]
+# Five kinds of wrong submission, taken in turn:
+# (name, {grade_id: answer, or None for the release's stub}, note, whether nbgrader may score it higher)
+WrongKind = tuple[str, dict[str, str | None], str, bool]
 
 
 def wrong_kinds(answers: dict[str, str]) -> list[WrongKind]:
@@ -234,8 +235,9 @@ def environment(course: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    # nbgrader_config.py creates the exchange folder named by NBGRADER_EXCHANGE (a shared
+    # JupyterHub's, if the caller exported one): keep it inside the temporary course.
     env["NBGRADER_EXCHANGE"] = str(course / "exchange")
-    env.pop("PYTHONPATH", None)
     return env
 
 
@@ -649,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-c", WARM_UP], env=environment(template), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"Grading {count} PS1 submissions with plain nbgrader (serial), then with ours "
-              f"({args.workers} workers, sandbox: {sandbox}).", flush=True)
+              f"({args.workers} worker{'s' if args.workers > 1 else ''}, sandbox: {sandbox}).", flush=True)
 
         runs = {"nbgrader": run_nbgrader(make_course(template, workdir / "nbgrader", submissions), count)}
         runs["ours"] = run_ours(make_course(template, workdir / "ours", submissions), args.workers,
@@ -682,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         "submissions": count,
         "mix": class_mix(count),
         "seconds_per_submission": per_submission,
-        "ratio": round(per_submission["nbgrader"] / per_submission["ours"], 2),
+        "ratio": round(runs["nbgrader"].wall_seconds / runs["ours"].wall_seconds, 2),
         "wall_seconds": {name: round(run.wall_seconds, 1) for name, run in runs.items()},
         "cpu_seconds_per_submission": {name: None if run.cpu_seconds is None else round(run.cpu_seconds / count, 2)
                                        for name, run in runs.items()},
