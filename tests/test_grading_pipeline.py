@@ -182,6 +182,26 @@ def test_names_the_assignment_allows_to_use_libraries_run_in_the_full_environmen
     assert points(result) == FULL
 
 
+def test_data_the_assignment_makes_with_a_forbidden_package_reaches_the_restricted_run(bwrap):
+    # The assignment's own set-up may use SciPy (to load a photo, say); the student's functions,
+    # served where SciPy is a stub, still see what it made, and nobody is told off for it.
+    made_with_scipy = "\nimport scipy.signal\nWINDOW = scipy.signal.windows.hann(5)\n"
+    source, release = nbformat.from_dict(SOURCE), nbformat.from_dict(RELEASE)
+    for notebook in (source, release):
+        setup = next(cell for cell in notebook.cells if cell.id == "setup")
+        setup.source += made_with_scipy
+        setup.metadata["nbgrader"].pop("checksum", None)
+    answer = SOLUTIONS["ex1-solution"] + (
+        "\n\n_own_answer = correlate_valid\n\n\n"
+        "def correlate_valid(x, w):\n"
+        "    assert WINDOW.shape == (5,) and WINDOW[2] == 1.0, WINDOW\n"
+        "    return _own_answer(x, w)\n")
+    plan = make_plan(submission(dict(SOLUTIONS, **{"ex1-solution": answer})), source, release, notebook="tiny")
+    result = grade_notebook(plan, sandbox_factory=sandbox_factory(), course_paths=local_course_paths(plan.config))
+    assert points(result) == FULL
+    assert not [event for event in result.events if "not available" in event], result.events
+
+
 def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
     hostile = [{"output_type": "stream", "name": "stdout", "text": ["a", "b"], "extra": "x"},
                {"output_type": "display_data", "data": {"text/html": "<b>x</b>", "bad": 1, "image/png": 5},

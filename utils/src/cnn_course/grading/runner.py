@@ -23,6 +23,10 @@ requests in, replies out). The runner first sends ``{"op": "ready"}``, then answ
     ``len``, ``np`` or a grading helper in the hidden tests.
 ``get {name}``
     ``value {value}`` (see ``protocol.encode_value``) or ``error``.
+``set {name, value}``
+    Binds ``name`` to the decoded value in the notebook's namespace (the restricted run gets
+    the data an assignment's own cell could not make there) and replies ``set_done``, or
+    ``error``.
 ``call {name, args, kwargs}``
     Calls the function with the decoded arguments: ``value {value, outputs, mutated}``
     (``mutated``: the arguments the call changed in place, so the judge can mirror that) or
@@ -398,7 +402,7 @@ class Runner:
         # Each request starts with the runner's own streams, whatever a cell did to them.
         sys.stdout, sys.stderr = self.streams
         handler = {"run_cell": self.run_cell, "manifest": self.manifest,
-                   "get": self.get, "call": self.call}.get(op)
+                   "get": self.get, "set": self.set, "call": self.call}.get(op)
         try:
             if handler is None:
                 raise ValueError(f"unknown request {op!r}")
@@ -469,6 +473,16 @@ class Runner:
             return self._error_reply(error, None, []), []
         description, out_blobs = self.encode(value)
         return {"op": "value", "value": description}, out_blobs
+
+    def set(self, header, blobs):
+        name = header.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError("set needs a name")
+        value = self.decode(header.get("value"), blobs)
+        if isinstance(value, self.protocol.UnsupportedValue):
+            raise ValueError(f"{name} cannot be sent here")
+        self.shell.user_ns[name] = value
+        return {"op": "set_done", "name": name}, []
 
     def call(self, header, blobs):
         try:
