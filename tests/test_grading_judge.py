@@ -117,6 +117,20 @@ def test_student_names_are_bound_unless_the_judge_defines_them(tmp_path):
     assert error["ename"] == "RuntimeError" and "it is a Net, which cannot be passed" in error["evalue"]
 
 
+def test_student_data_is_fetched_only_for_cells_that_mention_it(tmp_path):
+    # The data set a later locked cell loads is never fetched from the student (it may be
+    # hundreds of MB); the student's answer is fetched before the first cell that mentions it,
+    # here a helper that reads it when called.
+    manifest = [{"name": "x_train", "kind": "data", "type": "numpy.ndarray"},
+                {"name": "answer", "kind": "data", "type": "int"}]
+    cells = [locked("setup", "def read_answer():\n    return answer\n"),
+             locked("data", "x_train = [1, 2, 3]\n"),
+             grade_cell("check", ("assert read_answer() == 42 and x_train == [1, 2, 3]\n", False))]
+    messages, requests = judge(tmp_path, cells, manifest, {"answer": 42, "x_train": "the student's copy"})
+    assert requests == [("get", "answer")]
+    assert grades(messages)["check"]["points"] == 1
+
+
 def test_hidden_outputs_and_code_never_leave_the_judge(tmp_path):
     cells = [grade_cell("ex1", ("print('visible part')", False),
                        (f"print('{MARKER} output')\n"

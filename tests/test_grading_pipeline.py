@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cnn_course.grading import pipeline
 from cnn_course.grading.pipeline import clean_outputs, grade_notebook, local_course_paths, sandbox_factory
 from cnn_course.grading.plan import make_plan
 from cnn_course.grading.sandbox import sandbox_status
@@ -200,6 +201,33 @@ def test_data_the_assignment_makes_with_a_forbidden_package_reaches_the_restrict
     result = grade_notebook(plan, sandbox_factory=sandbox_factory(), course_paths=local_course_paths(plan.config))
     assert points(result) == FULL
     assert not [event for event in result.events if "not available" in event], result.events
+
+
+def test_a_large_data_set_of_the_assignment_is_not_copied_and_costs_no_restart(bwrap, monkeypatch):
+    # A set-up cell that loads a data set with a forbidden package (64 MB here) leaves it out of
+    # the restricted run: the student's functions do not use it, and the student's run, which
+    # would have to be run again if it sent a message over the grader's limit, is never asked.
+    made_with_scipy = "\nimport scipy.signal\nDATA_SET = np.zeros(8 * 1024**2) + scipy.signal.windows.hann(3)[1]\n"
+    source, release = nbformat.from_dict(SOURCE), nbformat.from_dict(RELEASE)
+    for notebook in (source, release):
+        setup = next(cell for cell in notebook.cells if cell.id == "setup")
+        setup.source += made_with_scipy
+        setup.metadata["nbgrader"].pop("checksum", None)
+    starts = []
+    original_start = pipeline._StudentSandbox.start
+
+    def counted_start(self):
+        starts.append(self.label)
+        return original_start(self)
+
+    monkeypatch.setattr(pipeline._StudentSandbox, "start", counted_start)
+    # The grader's limits scaled down with the data set (128 and 32 MiB in real use).
+    monkeypatch.setattr(pipeline, "MAX_RELAY_BYTES", 16 * 1024**2)
+    monkeypatch.setattr(pipeline, "MAX_COPIED_BYTES", 8 * 1024**2)
+    plan = make_plan(submission(SOLUTIONS), source, release, notebook="tiny")
+    result = grade_notebook(plan, sandbox_factory=sandbox_factory(), course_paths=local_course_paths(plan.config))
+    assert points(result) == FULL
+    assert sorted(starts) == ["restricted", "student"], starts
 
 
 def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():

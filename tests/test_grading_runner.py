@@ -135,6 +135,24 @@ def test_calls_return_values_errors_and_changes_to_arguments(runner):
     assert (header["type"], header["name"]) == ("NameError", "missing")
 
 
+def test_values_are_sent_set_and_refused_when_over_a_size_limit(runner):
+    runner.run("import numpy as np\nphoto = np.arange(12.0).reshape(3, 4)\nbig = np.zeros(100_000)\n")
+    header, blobs = runner.channel.request({"op": "get", "name": "photo", "max_bytes": 10_000}, timeout=30)
+    assert header["op"] == "value"
+    photo = decode_value(header["value"], blobs)
+    # Over the limit the runner says so rather than sending 800 kB.
+    header, blobs = runner.channel.request({"op": "get", "name": "big", "max_bytes": 10_000}, timeout=30)
+    assert (header["op"], header["type"], blobs) == ("error", "ValueError", [])
+    assert "larger than 10000 bytes" in header["message"]
+    # What one run made can be bound in another (the restricted run gets the set-up's photo).
+    description, blobs = encode_value(photo * 2)
+    header, _ = runner.channel.request({"op": "set", "name": "copied", "value": description}, blobs, timeout=30)
+    assert header == {"op": "set_done", "name": "copied"}
+    assert runner.run("assert copied[2, 3] == 22.0 and copied.shape == (3, 4)")["status"] == "ok"
+    header, _ = runner.channel.request({"op": "set", "name": "not a name", "value": description}, blobs, timeout=30)
+    assert header["op"] == "error" and "set needs a name" in header["message"]
+
+
 def test_values_the_judge_cannot_use_arrive_as_unsupported(runner):
     runner.run("def make_generator():\n    return (i for i in range(3))\n")
     header, blobs = runner.call("make_generator")

@@ -24,7 +24,7 @@ Student names. Before each cell, every name of the manifest is bound in the judg
 unless a judge cell has defined it, it is the name of a Python builtin, or it starts with an
 underscore: functions become :class:`StudentFunction` proxies (calls cross to the student
 sandbox, arguments and results as data), data values and Keras models are fetched once as data
-(only when some judge cell mentions their name), anything else becomes an
+(before the first judge cell that mentions their name), anything else becomes an
 :class:`Unavailable` placeholder that says why it cannot be used. A student's exception comes
 back as the same builtin class with its message, raised from a frame named after the student's
 function showing the student's line (so the problem sets' "Exercise N is not answered yet"
@@ -327,8 +327,15 @@ class Judge:
         self.bound: dict[str, object] = {}
         self.judge_names: set[str] = set()
         self.fetched: dict[str, object] = {}
-        sources = "\n".join(segment.get("source", "") for cell in cells for segment in cell.get("segments", ()))
-        self.mentioned = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sources))
+        # A student's data is fetched before the first cell that mentions it (or defines a
+        # function that does), not before: a data set the judge's own locked cell loads later
+        # is never sent across.
+        self.mentioned_upto: list[set[str]] = []
+        mentioned: set[str] = set()
+        for cell in cells:
+            source = "\n".join(str(segment.get("source", "")) for segment in cell.get("segments", ()))
+            mentioned = mentioned | set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+            self.mentioned_upto.append(mentioned)
         # Data a cell defines itself is not fetched before it (e.g. a data set loaded by a
         # locked cell, which the student run loaded too).
         self.bound_by_cell = [set().union(*(bound_names(str(segment.get("source", "")))
@@ -384,6 +391,8 @@ class Judge:
                 continue
             if current is not _MISSING:
                 continue
+            if kind in ("data", "keras_model") and name not in self.mentioned_upto[index]:
+                continue
             value = self._student_value(name, kind, entry.get("type"))
             if value is not _MISSING:
                 namespace[name] = self.bound[name] = value
@@ -392,8 +401,6 @@ class Judge:
         if kind == "function":
             return self.link.function(name)
         if kind in ("data", "keras_model"):
-            if name not in self.mentioned:
-                return _MISSING
             if name not in self.fetched:
                 try:
                     self.fetched[name] = self.link.get(name)

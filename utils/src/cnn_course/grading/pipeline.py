@@ -46,6 +46,9 @@ _TOOL_FILES = ("runner.py", "protocol.py", "judge.py")
 STARTUP_SECONDS = 60.0
 #: Largest message relayed from a student sandbox (a call's result, a data value).
 MAX_RELAY_BYTES = 128 * 1024**2
+#: Largest value of an assignment's cell copied from the student run into the restricted run
+#: (a photo, not a whole data set: the student's own functions do not use those).
+MAX_COPIED_BYTES = 32 * 1024**2
 #: Largest message from the judge (its requests carry the hidden tests' arguments).
 MAX_JUDGE_BYTES = 128 * 1024**2
 #: How many times one student sandbox role may be started in all (first run and restarts).
@@ -333,8 +336,9 @@ class _StudentSandbox:
             if left <= 0:
                 return
             try:
-                reply, blobs = self.grading.student.ensure().request({"op": "get", "name": name},
-                                                                     timeout=min(STARTUP_SECONDS, left))
+                reply, blobs = self.grading.student.ensure().request(
+                    {"op": "get", "name": name, "max_bytes": MAX_COPIED_BYTES}, timeout=min(STARTUP_SECONDS, left),
+                    max_bytes=MAX_RELAY_BYTES)
             except _Stopped:
                 return
             if reply.get("op") != "value":
@@ -491,8 +495,12 @@ class _Grading:
             return
         from .sandbox import inert_stubs
 
+        # The student's own functions; the assignment's (defined by a read-only cell) run in the judge.
+        cells = self.plan.sandbox_cells
         served = [entry["name"] for entry in manifest
-                  if entry["kind"] == "function" and entry["name"] not in config.full_environment_names]
+                  if entry["kind"] == "function" and entry["name"] not in config.full_environment_names
+                  and 0 <= self.defined_at.get(entry["name"], -1) < len(cells)
+                  and not cells[self.defined_at[entry["name"]]].author]
         self.restricted = _StudentSandbox(self, "restricted", stub_packages=inert_stubs(config.forbidden_modules))
         self.restricted.replay_upto = max((self.defined_at.get(name, -1) for name in served), default=-1)
 

@@ -21,8 +21,9 @@ requests in, replies out). The runner first sends ``{"op": "ready"}``, then answ
     IPython's own names are left out. The judge applies the rest of the rule: it ignores names
     its own cells define and the names of Python's builtins, so a student cannot replace
     ``len``, ``np`` or a grading helper in the hidden tests.
-``get {name}``
-    ``value {value}`` (see ``protocol.encode_value``) or ``error``.
+``get {name, max_bytes}``
+    ``value {value}`` (see ``protocol.encode_value``) or ``error`` (also when the value's
+    data is larger than the optional ``max_bytes``).
 ``set {name, value}``
     Binds ``name`` to the decoded value in the notebook's namespace (the restricted run gets
     the data an assignment's own cell could not make there) and replies ``set_done``, or
@@ -472,6 +473,10 @@ class Runner:
         except NameError as error:
             return self._error_reply(error, None, []), []
         description, out_blobs = self.encode(value)
+        limit = header.get("max_bytes")
+        if isinstance(limit, int) and sum(len(blob) for blob in out_blobs) > limit:
+            # Said instead of sent: a message over the coordinator's limit would end this sandbox.
+            return self._error_reply(ValueError(f"{header.get('name')} is larger than {limit} bytes"), None, []), []
         return {"op": "value", "value": description}, out_blobs
 
     def set(self, header, blobs):
