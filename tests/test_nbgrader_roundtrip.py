@@ -1,25 +1,31 @@
-"""Round trip of every nbgrader assignment in solutions/ through the real nbgrader CLI.
+"""Round trip of every assignment in solutions/ through nbgrader and the course's grader.
 
 One temporary course folder is built for all assignments under test (a copy of
-nbgrader_config.py and the source notebooks, so the repository is never written to),
-and nbgrader runs there three times in all, whatever the number of assignments:
+nbgrader_config.py and the source notebooks, so the repository is never written to):
 
-1. ``generate_assignment "*"`` -> the releases, compared with the committed ``assignments/``;
-2. ``autograde "*"`` grades three submissions of every assignment: the source notebook itself
-   ("solution_student", must get full marks and run without an error in any cell: this is
-   the test that the solution notebooks run top to bottom, and its run time goes into the
-   notebook run-time table), the blank release ("blank_student", must get 0 without crashing
-   the grader, and every visible check must say which exercise is not answered yet) and,
-   where defined in LIBRARY_ANSWERS, answers that hand the work to a library
-   ("library_student", must lose those points);
-3. ``generate_feedback "*"`` -> one HTML file per submission.
+1. ``nbgrader generate_assignment "*"`` (one run) -> the releases, compared with the
+   committed ``assignments/``;
+2. ``python -m cnn_course.grading autograde <name> --workers 2`` (one run per assignment, real
+   sandboxes) grades three submissions of every assignment, each built as a student would hand
+   it in, from the release: "solution_student" (the release with the source's solutions filled
+   in: must get full marks and run without an error in any cell; this is the suite's only run
+   of the solution notebooks, and its grading time goes into the notebook run-time table),
+   "blank_student" (the release itself: 0 without crashing the grader, and every visible check
+   says which exercise is not answered yet) and, where LIBRARY_ANSWERS defines them,
+   "library_student" (answers that hand the work to a library: exactly those points are lost,
+   because the grader serves the functions from an environment where the library is a stub);
+3. ``nbgrader generate_feedback "*"`` (one run) -> one HTML file per submission, which must
+   hold no hidden-test code and no traceback of it.
 
 New assignments are picked up automatically. Run only these tests with
 ``.venv/bin/pytest -m nbgrader``; only the assignments of the selected tests are graded
-(``-k ps0`` grades PS0 alone), and PS2, which trains a network, takes the longest.
+(``-k ps0`` grades PS0 alone), and PS2, which trains a network, takes the longest. The
+sandboxes need bubblewrap (``make system-deps``): without it the round trip grades with
+``--unsafe-no-sandbox`` on a laptop (these are our own notebooks) and fails on CI.
 """
 
-import datetime
+import csv
+import html
 import importlib.util
 import json
 import os
@@ -27,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -221,6 +228,11 @@ model = build_model()
     },
 }
 
+# What a check shows when it rejects a library answer: the grader serves the student's functions
+# from a run where the forbidden packages are inert stubs; PS2's build_model, which must use Keras,
+# comes from the normal run and its result is checked for a ready-made model inside.
+LIBRARY_REJECTED = ("is not available while this problem set is graded", "ready-made model")
+
 # Colour codes in tracebacks (students see the text without them).
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # The widest line a student should have to read in an output: JupyterLab does not wrap
@@ -268,28 +280,65 @@ def split_secret_lines(cell):
     return secret, public
 
 
-def run_nbgrader(course_dir, *args):
-    """Run one nbgrader command in course_dir; fail the test with nbgrader's log if it fails."""
-    env = release_tool.nbgrader_environment()
-    env["NBGRADER_EXCHANGE"] = str(Path(course_dir) / "exchange-from-env")
-    # Grade as an instructor's plain shell would: TensorFlow's log level is not lowered, so a
-    # test cell that lets TensorFlow write to stderr (which nbgrader scores 0) shows up here.
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-4000:]}"
-    return result
+def hidden_test_lines(source):
+    """Stripped lines that occur only between the hidden-test markers of a source notebook.
+
+    Lines that also occur anywhere else in it (in visible code, a solution, the text), alone
+    or inside a longer line, prove nothing when found in a student's feedback: they are left out.
+    """
+    hidden, elsewhere = set(), set()
+    for cell in source.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            text = line.strip()
+            if "BEGIN HIDDEN TESTS" in text:
+                inside = True
+            elif "END HIDDEN TESTS" in text:
+                inside = False
+            elif text:
+                (hidden if inside and cell.cell_type == "code" else elsewhere).add(text)
+    return {line for line in hidden - elsewhere if not any(line in other for other in elsewhere)}
 
 
-def replace_solution_cells(notebook, replacements):
-    found = set()
+def hidden_lines_in(text, hidden_lines):
+    """The hidden-test lines that `text` shows: as a line of code, or in a traceback's code line."""
+    shown = set()
+    for line in text.splitlines():
+        # Tracebacks print code as "---> 12 code" or "     12 code".
+        shown.add(re.sub(r"^(-*>)?\s*\d+\s", "", line.strip()).strip())
+        shown.add(line.strip())
+    return sorted(line for line in hidden_lines if line in shown or (len(line) >= 24 and line in text))
+
+
+def secret_from(course, name, student, notebook_name, hidden_lines):
+    """The hidden-test lines that must not reach this student: those not in the code they handed in."""
+    submitted = course["course_dir"] / course["config"].submitted_directory / student / name / notebook_name
+    notebook = nbformat.read(submitted, as_version=4)
+    own = {line.strip() for cell in notebook.cells if cell.cell_type == "code"
+           and (nbgrader_meta(cell).get("solution") or not nbgrader_meta(cell)) for line in cell.source.splitlines()}
+    return {line for line in hidden_lines if not any(line in own_line for own_line in own)}
+
+
+def student_submission(source, release, replacements=None):
+    """The release as a student hands it in: each solution cell answered with the source's solution.
+
+    The answer is the source cell without nbgrader's solution delimiters, or the text that
+    `replacements` gives for that grade_id; every other cell (and all metadata) stays as released.
+    """
+    answers = {nbgrader_meta(cell).get("grade_id"): cell.source for cell in source.cells
+               if nbgrader_meta(cell).get("solution")}
+    replacements = replacements or {}
+    missing = set(replacements) - set(answers)
+    assert not missing, f"LIBRARY_ANSWERS names cells that are not solution cells: {sorted(missing)}"
+    notebook = nbformat.from_dict(json.loads(json.dumps(release)))
     for cell in notebook.cells:
         grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in replacements:
-            cell.source = replacements[grade_id].strip("\n")
-            found.add(grade_id)
-    missing = set(replacements) - found
-    assert not missing, f"LIBRARY_ANSWERS names cells that are not in the notebook: {sorted(missing)}"
+        if nbgrader_meta(cell).get("solution"):
+            if grade_id in replacements:
+                cell.source = replacements[grade_id].strip("\n")
+            else:
+                cell.source = "\n".join(line for line in answers[grade_id].splitlines()
+                                        if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line)
     return notebook
 
 
@@ -312,11 +361,53 @@ def read_grades(db_url, course_id, assignment, students):
     return grades
 
 
+def grading_options():
+    """Sandbox options of the grading command: real sandboxes, or (laptop only) none."""
+    from cnn_course.grading.sandbox import sandbox_status
+
+    available, why = sandbox_status()
+    if available:
+        return []
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must grade in real sandboxes: {why}")
+    # Our own notebooks are trusted: a laptop without bubblewrap (macOS) still gets the round trip.
+    return ["--unsafe-no-sandbox"]
+
+
+def autograde(course_dir, name):
+    """Run `python -m cnn_course.grading autograde name --workers 2` in course_dir, as an instructor would."""
+    command = [sys.executable, "-m", "cnn_course.grading", "autograde", name, "--workers", "2", "--no-progress",
+               *grading_options()]
+    env = release_tool.nbgrader_environment()
+    env["NBGRADER_EXCHANGE"] = str(Path(course_dir) / "exchange-from-env")
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=course_dir, env=env, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"{' '.join(command[1:])} exited with {result.returncode}:\n{log[-4000:]}"
+    return log, time.monotonic() - started
+
+
+def run_nbgrader(course_dir, *args):
+    """Run one nbgrader command in course_dir; fail the test with nbgrader's log if it fails."""
+    env = release_tool.nbgrader_environment()
+    env["NBGRADER_EXCHANGE"] = str(Path(course_dir) / "exchange-from-env")
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} exited with {result.returncode}:\n{result.stderr[-4000:]}"
+    return result
+
+
+def read_table(csv_path):
+    """The grader's per-student table: {student: row}."""
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
 def build_graded_course(names, course_dir):
     """Release, submit, autograde and give feedback for the assignments `names` inside course_dir.
 
-    Returns {name: results}; nbgrader starts three times in all (release, autograde and
-    feedback of every assignment at once).
+    Returns {name: results}. nbgrader runs twice in all (release and feedback of every
+    assignment at once) and the course's grader once per assignment.
     """
     course_dir = Path(course_dir)
     shutil.copy(CONFIG_FILE, course_dir / "nbgrader_config.py")
@@ -336,19 +427,21 @@ def build_graded_course(names, course_dir):
     students_of = {}
     for name in names:
         release_dir = course_dir / coursedir_config.release_directory / name
-        students = {SOLUTION_STUDENT: course_dir / "solutions" / name, BLANK_STUDENT: release_dir}
-        for student, origin in students.items():
-            shutil.copytree(origin, submitted_root / student / name, ignore=skip_checkpoints)
-        if name in LIBRARY_ANSWERS:
-            students[LIBRARY_STUDENT] = None
-            for notebook_name in notebook_names(SOLUTIONS_DIR / name):
-                notebook = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
-                target = submitted_root / LIBRARY_STUDENT / name / notebook_name
+        students = [SOLUTION_STUDENT, BLANK_STUDENT] + ([LIBRARY_STUDENT] if name in LIBRARY_ANSWERS else [])
+        for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+            source = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+            release = nbformat.read(release_dir / notebook_name, as_version=4)
+            submissions = {SOLUTION_STUDENT: student_submission(source, release), BLANK_STUDENT: release}
+            if name in LIBRARY_ANSWERS:
+                submissions[LIBRARY_STUDENT] = student_submission(source, release,
+                                                                  LIBRARY_ANSWERS[name]["replacements"])
+            for student, notebook in submissions.items():
+                target = submitted_root / student / name / notebook_name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                nbformat.write(replace_solution_cells(notebook, LIBRARY_ANSWERS[name]["replacements"]), target)
+                nbformat.write(notebook, target)
         students_of[name] = students
 
-    autograde = run_nbgrader(course_dir, "autograde", "*")
+    logs = {name: autograde(course_dir, name) for name in names}
     run_nbgrader(course_dir, "generate_feedback", "*")
 
     def autograded_dir(name):
@@ -362,7 +455,9 @@ def build_graded_course(names, course_dir):
         "full_config": config,
         "course_dir": course_dir,
         "release_dir": course_dir / coursedir_config.release_directory / name,
-        "autograde_log": autograde.stderr,
+        "autograde_log": logs[name][0],
+        "autograde_seconds": logs[name][1],
+        "table": read_table(course_dir / "nbgrader" / "grading" / name / "grades.csv"),
         "grades": read_grades(coursedir_config.db_url, coursedir_config.course_id, name, students_of[name]),
         "autograded_dir": autograded_dir(name),
         "feedback_dir": feedback_dir(name),
@@ -396,19 +491,18 @@ def graded_course(request, tmp_path_factory):
     return get
 
 
-def cell_seconds(cell):
-    """Seconds a cell of a notebook executed by nbclient took (its recorded timing metadata)."""
-    timing = cell.metadata.get("execution", {})
-    started, finished = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-    if started is None or finished is None:
-        return 0.0
-    parse = datetime.datetime.fromisoformat
-    return (parse(finished.replace("Z", "+00:00")) - parse(started.replace("Z", "+00:00"))).total_seconds()
-
-
 def error_text(output):
     """What a student sees of an error output: its traceback without colour codes."""
     return ANSI_ESCAPE.sub("", "\n".join(output.get("traceback", [])))
+
+
+def output_text(output):
+    """All text of one output (stream text, plain-text data, error name, message and traceback)."""
+    if output.output_type == "stream":
+        return output.text
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}\n{error_text(output)}"
+    return str(output.get("data", {}).get("text/plain", ""))
 
 
 def source_points(name):
@@ -496,8 +590,15 @@ def test_source_notebook_gets_full_marks(name, graded_course):
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_solution_notebook_runs_top_to_bottom_when_autograded(name, graded_course, notebook_times):
-    """The autograde of the source notebook is the suite's run of it (test_notebooks skips solutions/)."""
+    """The autograde of the solutions is the suite's run of the source notebook (test_notebooks skips solutions/).
+
+    Its time in the run-time table is what the grader took for that submission (the student's
+    run, the restricted run and the tests), from the grader's per-student table.
+    """
     course = graded_course(name)
+    row = course["table"][SOLUTION_STUDENT]
+    assert (row["status"], row["problems"]) == ("graded", ""), (
+        f"{name}: the grader reports problems with the solutions: {row['status']}: {row['problems']}")
     for notebook_name in notebook_names(SOLUTIONS_DIR / name):
         notebook = nbformat.read(course["autograded_dir"](SOLUTION_STUDENT) / notebook_name, as_version=4)
         code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -506,7 +607,11 @@ def test_solution_notebook_runs_top_to_bottom_when_autograded(name, graded_cours
         failed = {cell.id: error_text(output)[-3000:] for cell in code_cells for output in cell.outputs
                   if output.output_type == "error"}
         assert not failed, f"{name}/{notebook_name}: cells of the source notebook raised errors: {failed}"
-        notebook_times[f"solutions/{name}/{notebook_name}"] = sum(cell_seconds(cell) for cell in code_cells)
+        # Every figure and message reaches the autograded notebook and the feedback.
+        cut = [cell.id for cell in code_cells for output in cell.outputs if "[output truncated]" in output_text(output)]
+        assert not cut, (f"{name}/{notebook_name}: the outputs of cells {cut} were cut at max_output_bytes_per_cell; "
+                         "raise it in the notebook's cnn_course_grading metadata")
+    notebook_times[f"solutions/{name}/{name}.ipynb"] = float(row["seconds"])
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
@@ -542,7 +647,8 @@ def test_messages_and_printed_checks_fit_the_output_area(name, graded_course):
     """Error messages, and what check cells print, are at most MAX_OUTPUT_COLUMNS wide.
 
     (JupyterLab does not wrap tracebacks. Lines printed by libraries in other cells, such as a
-    data loader's message or Keras's progress bar, are not the problem set's to wrap.)
+    data loader's message or Keras's progress bar, are not the problem set's to wrap, nor is the
+    grader's own message that a forbidden package is not available.)
     """
     course = graded_course(name)
     too_wide = []
@@ -560,7 +666,8 @@ def test_messages_and_printed_checks_fit_the_output_area(name, graded_course):
                     else:
                         continue
                     too_wide += [(student, cell.id, line) for line in lines
-                                 if len(ANSI_ESCAPE.sub("", line).expandtabs()) > MAX_OUTPUT_COLUMNS]
+                                 if len(ANSI_ESCAPE.sub("", line).expandtabs()) > MAX_OUTPUT_COLUMNS
+                                 and LIBRARY_REJECTED[0] not in line]
     assert not too_wide, (
         f"{name}: {len(too_wide)} output lines are wider than {MAX_OUTPUT_COLUMNS} columns; "
         f"break the message with \\n. First ones: {too_wide[:5]}")
@@ -586,17 +693,65 @@ def test_blank_release_gets_zero_and_every_cell_is_graded(name, graded_course):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_feedback_html_is_generated(name, graded_course):
+def test_feedback_html_is_generated_without_hidden_tests(name, graded_course):
     course = graded_course(name)
-    for student in course["grades"]:
-        for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+    for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+        hidden_lines = hidden_test_lines(nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4))
+        assert hidden_lines, f"{name}/{notebook_name} has no hidden tests to look for"
+        for student in course["grades"]:
             html_file = course["feedback_dir"](student) / notebook_name.replace(".ipynb", ".html")
             assert html_file.is_file(), f"no feedback {html_file}"
-            html = html_file.read_text(encoding="utf-8")
-            assert html.lstrip().lower().startswith("<!doctype html"), f"{html_file} is not an HTML page"
+            page = html_file.read_text(encoding="utf-8")
+            assert page.lstrip().lower().startswith("<!doctype html"), f"{html_file} is not an HTML page"
             score, max_score = course["grades"][student]["notebooks"][notebook_name.removesuffix(".ipynb")]
-            assert f"Score: {score:.1f} / {max_score:.1f}" in html, (
+            assert f"Score: {score:.1f} / {max_score:.1f}" in page, (
                 f"the feedback for {student} does not show the score {score} / {max_score}")
+            shown_text = html.unescape(re.sub(r"<[^>]*>", "", page))
+            leaked = hidden_lines_in(shown_text, secret_from(course, name, student, notebook_name, hidden_lines))
+            assert not leaked, f"the feedback for {student} shows hidden-test code: {leaked[:5]}"
+            assert "hidden tests: passed" in shown_text or "hidden tests: failed" in shown_text
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_autograded_notebooks_hold_no_hidden_test_code_or_traceback(name, graded_course):
+    """Test cells keep their visible code; a hidden part shows only "hidden tests: passed/failed"."""
+    course = graded_course(name)
+    for notebook_name in notebook_names(SOLUTIONS_DIR / name):
+        source = nbformat.read(SOLUTIONS_DIR / name / notebook_name, as_version=4)
+        hidden_lines = hidden_test_lines(source)
+        release = {nbgrader_meta(cell).get("grade_id"): cell
+                   for cell in nbformat.read(RELEASES_DIR / name / notebook_name, as_version=4).cells}
+        hidden_cells = {nbgrader_meta(cell)["grade_id"] for cell in source.cells if "BEGIN HIDDEN TESTS" in cell.source}
+        for student in course["grades"]:
+            secret = secret_from(course, name, student, notebook_name, hidden_lines)
+            notebook = nbformat.read(course["autograded_dir"](student) / notebook_name, as_version=4)
+            for cell in notebook.cells:
+                text = cell.source + "\n" + "\n".join(output_text(output) for output in cell.get("outputs", []))
+                leaked = hidden_lines_in(text, secret)
+                assert not leaked, f"{student}/{notebook_name}: cell {cell.id} shows hidden-test code: {leaked[:5]}"
+                grade_id = nbgrader_meta(cell).get("grade_id")
+                if grade_id not in hidden_cells:
+                    continue
+                assert cell.source == release[grade_id].source, f"{student}: test cell {grade_id} is not as released"
+                verdicts = [output.text for output in cell.outputs if output.output_type == "stream"
+                            and output.text in ("hidden tests: passed\n", "hidden tests: failed\n")]
+                visible_code = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+                if not visible_code:  # all its code is hidden: no error, no traceback, only the verdict
+                    assert len(verdicts) == 1 and [o.output_type for o in cell.outputs] == ["stream"], (
+                        f"{student}: hidden test cell {grade_id} shows more than its verdict: {cell.outputs}")
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_gradebook_and_the_graders_table_agree(name, graded_course):
+    course = graded_course(name)
+    assert set(course["table"]) == set(course["grades"])
+    for student, grades in course["grades"].items():
+        row = course["table"][student]
+        assert row["status"] == "graded", f"{student}: {row['status']}: {row['problems']}"
+        assert (float(row["score"]), float(row["max_score"])) == (grades["score"], grades["max_score"]), (
+            f"{student}: the table says {row['score']} / {row['max_score']}, "
+            f"the gradebook {grades['score']} / {grades['max_score']}")
+    assert f"Done: {len(course['grades'])} graded, 0 flagged, 0 invalid, 0 missing, 0 error." in course["autograde_log"]
 
 
 @pytest.mark.parametrize("name", sorted(LIBRARY_ANSWERS))
@@ -609,17 +764,26 @@ def test_answers_that_call_a_library_lose_their_points(name, graded_course):
             assert score == 0, f"{cell} gives {score} points to an answer that calls a library"
         else:
             assert score == max_score, f"{cell} should not be affected by the library answers, got {score}/{max_score}"
-    # The cells fail because the grader noticed the library call, not for some other reason.
-    messages = {}
+    # The checks fail because the library was unavailable, not for some other reason; hidden
+    # tests show only their verdict.
+    messages, verdicts = {}, {}
     for notebook_name in notebook_names(course["autograded_dir"](LIBRARY_STUDENT)):
         notebook = nbformat.read(course["autograded_dir"](LIBRARY_STUDENT) / notebook_name, as_version=4)
         for cell in notebook.cells:
+            grade_id = nbgrader_meta(cell).get("grade_id")
+            if grade_id not in rejected:
+                continue
             errors = [out for out in cell.get("outputs", []) if out.output_type == "error"]
-            if nbgrader_meta(cell).get("grade_id") in rejected:
-                messages[nbgrader_meta(cell)["grade_id"]] = " ".join(f"{e.ename}: {e.evalue}" for e in errors)
-    not_detected = {cell: message for cell, message in messages.items() if "calls into" not in message}
+            if errors:
+                messages[grade_id] = " ".join(f"{e.ename}: {e.evalue}" for e in errors)
+            else:
+                verdicts[grade_id] = "".join(out.get("text", "") for out in cell.outputs)
+    not_detected = {cell: message for cell, message in messages.items()
+                    if not any(sign in message for sign in LIBRARY_REJECTED)}
     assert not not_detected, f"these cells failed without detecting the library call: {not_detected}"
-    assert set(messages) == rejected
+    assert all("hidden tests: failed" in verdict for verdict in verdicts.values()), verdicts
+    assert set(messages) | set(verdicts) == rejected
+    assert any(not cell.endswith("-hidden") for cell in messages), "no visible check said why"
 
 
 def test_library_answers_for_ps0_would_be_right_without_the_rule():
