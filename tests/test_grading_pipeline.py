@@ -230,6 +230,21 @@ def test_a_large_data_set_of_the_assignment_is_not_copied_and_costs_no_restart(b
     assert sorted(starts) == ["restricted", "student"], starts
 
 
+def test_matplotlib_finds_its_font_cache_in_every_sandbox(bwrap):
+    # Scanning the system's fonts costs each sandbox ~0.3 s of CPU; the grader hands it the list.
+    check = ("import os\n"
+             "folder = os.path.expanduser('~/.cache/matplotlib')\n"
+             "def stamps():\n"
+             "    return {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}\n"
+             "before = stamps()\n"
+             "import matplotlib.font_manager\n"
+             "assert before and stamps() == before, (before, stamps())\n")
+    result = grade(submission(SOLUTIONS, added_after={"setup": check}))
+    assert points(result) == FULL
+    added = next(cell for cell in result.cells if cell.grade_id is None and cell.index == 1)
+    assert added.status == "ok", added.outputs
+
+
 def test_outputs_from_a_sandbox_are_rebuilt_from_known_fields_only():
     hostile = [{"output_type": "stream", "name": "stdout", "text": ["a", "b"], "extra": "x"},
                {"output_type": "display_data", "data": {"text/html": "<b>x</b>", "bad": 1, "image/png": 5},

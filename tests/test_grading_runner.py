@@ -75,6 +75,14 @@ def test_cells_give_nbformat_outputs_of_each_kind(runner):
     images = [output["data"]["image/png"] for output in done["outputs"] if output["output_type"] == "display_data"]
     assert len(images) == 1 and base64.b64decode(images[0]).startswith(b"\x89PNG")
 
+    # A cell run again only to restore state (outputs thrown away) does not draw its figure.
+    header, _ = runner.channel.request({"op": "run_cell", "index": 1, "source": "plt.plot([3, 1])\nplt.show()",
+                                        "timeout": 30, "discard": True}, timeout=60)
+    kinds = [sorted(output.get("data", {})) for output in header["outputs"]]
+    assert header["status"] == "ok" and kinds == [["text/plain"]], kinds
+    done = runner.run("plt.plot([1, 3])\nplt.show()", 1)
+    assert [sorted(output["data"]) for output in done["outputs"]] == [["image/png", "text/plain"]]
+
     done = runner.run("def broken():\n    return 1 / 0\nbroken()", 2)
     assert done["status"] == "error"
     (error,) = [output for output in done["outputs"] if output["output_type"] == "error"]

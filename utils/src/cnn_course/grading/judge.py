@@ -426,7 +426,11 @@ class Judge:
         for segment in cell.get("segments", ()):
             hidden = bool(segment.get("hidden"))
             collector = runner.OutputCollector(self.max_output_bytes) if hidden else visible
-            ok = self.run_segment(str(segment.get("source", "")), hidden, collector)
+            if cell.get("grade"):
+                ok = self.run_segment(str(segment.get("source", "")), hidden, collector)
+            else:  # a read-only cell: its outputs are the student run's, not drawn again here
+                with runner.PlainTextOnly(self.shell):
+                    ok = self.run_segment(str(segment.get("source", "")), hidden, collector)
             if hidden:
                 hidden_verdict = "passed" if ok else "failed"
             if not ok:

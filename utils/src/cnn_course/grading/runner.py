@@ -9,12 +9,13 @@ place such as ``/opt/cnn-course-grading/``.
 The channel is on the file descriptors named by ``CNN_COURSE_GRADING_CHANNEL`` ("3,4":
 requests in, replies out). The runner first sends ``{"op": "ready"}``, then answers:
 
-``run_cell {index, source, timeout}``
+``run_cell {index, source, timeout, discard}``
     Runs one cell in an in-process IPython shell (matplotlib's inline backend, so figures
     become ``image/png`` outputs) and replies ``cell_done {index, status, outputs, seconds,
     defined}``: ``status`` is "ok" or "error", ``outputs`` nbformat output dicts (capped at
     ``max_output_bytes``, cut with a visible "[output truncated]"), ``defined`` the names the
-    cell (re)bound. Time limits are enforced from outside: the coordinator kills the sandbox.
+    cell (re)bound. With ``discard`` (the outputs will not be shown) figures are not drawn.
+    Time limits are enforced from outside: the coordinator kills the sandbox.
 ``manifest``
     ``manifest {names: [{name, kind, type}]}``: every name the notebook defined, with kind
     "function", "data", "keras_model" or "other". Modules, names starting with ``_`` and
@@ -309,6 +310,29 @@ def make_shell(capture: Capture, traceback_filter=None):
 # Serving the notebook's names
 
 
+class PlainTextOnly:
+    """While active, outputs are computed as text only: no figure is drawn into a PNG.
+
+    For cells whose outputs nobody sees (a run again after a restart, the restricted run, the
+    judge's read-only cells), drawing their figures would only cost time.
+    """
+
+    def __init__(self, shell):
+        self.formatters = [formatter for mime, formatter in shell.display_formatter.formatters.items()
+                           if mime != "text/plain"]
+        self.enabled = []
+
+    def __enter__(self):
+        self.enabled = [formatter.enabled for formatter in self.formatters]
+        for formatter in self.formatters:
+            formatter.enabled = False
+        return self
+
+    def __exit__(self, *exc_info):
+        for formatter, enabled in zip(self.formatters, self.enabled, strict=True):
+            formatter.enabled = enabled
+
+
 def _type_name(value) -> str:
     kind = type(value)
     module = getattr(kind, "__module__", "") or ""
@@ -421,7 +445,11 @@ class Runner:
         collector = self.capture.start(int(header.get("max_output_bytes", self.max_output_bytes)))
         collector.execution_count = self.shell.execution_count
         started = time.perf_counter()
-        result = self.shell.run_cell(source, store_history=True)
+        if header.get("discard"):
+            with PlainTextOnly(self.shell):
+                result = self.shell.run_cell(source, store_history=True)
+        else:
+            result = self.shell.run_cell(source, store_history=True)
         seconds = time.perf_counter() - started
         after = _visible_names(self.shell)
         defined = sorted(name for name, value in after.items() if before.get(name) != id(value))
