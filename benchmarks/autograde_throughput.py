@@ -40,7 +40,7 @@ load average before and after it.
 
 Usage::
 
-    .venv/bin/python benchmarks/autograde_throughput.py                 # 20 submissions, ~10 min on 2 cores
+    .venv/bin/python benchmarks/autograde_throughput.py                 # 20 submissions, ~5 min on 2 cores
     .venv/bin/python benchmarks/autograde_throughput.py --quick         # 3 submissions, a smoke run
     .venv/bin/python benchmarks/autograde_throughput.py --submissions 40 --workers 2
     .venv/bin/python benchmarks/autograde_throughput.py --workers-sweep 1 2
