@@ -288,6 +288,18 @@ def test_single_image_batch_is_fine_in_training_mode():
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-12)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_cache_holds_what_the_docstring_says(training):
+    x, gamma, beta, mean, var = random_case((3, 2, 4), seed=8)
+    out, _, _, cache = batch_norm_forward(x, gamma, beta, mean, var, training=training, eps=0.1)
+    assert isinstance(cache, BatchNormCache) and cache.training is training
+    used_mean, used_var = (x.mean(axis=(0, 1)), x.var(axis=(0, 1))) if training else (mean, var)
+    np.testing.assert_allclose(cache.inv_std, 1 / np.sqrt(used_var + 0.1), rtol=1e-14)
+    np.testing.assert_allclose(cache.x_hat, (x - used_mean) * cache.inv_std, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(cache.gamma, gamma)
+    np.testing.assert_allclose(out, gamma * cache.x_hat + beta, rtol=1e-14, atol=1e-14)
+
+
 def test_batch_of_one_is_fine_in_inference_mode():
     out, _, _, _ = batch_norm_forward([[2.0, 3.0]], np.ones(2), np.zeros(2), [1.0, 1.0],
                                       [0.75, 3.75], training=False, eps=0.25)
@@ -328,6 +340,8 @@ def call(**changes):
     (dict(beta=np.array([np.nan] * 3)), ValueError, r"beta must hold finite.*3 value"),
     (dict(running_mean=np.array([0, 0, -np.inf])), ValueError, r"running_mean must hold finite"),
     (dict(running_var=np.array([0, np.nan, 1])), ValueError, r"running_var must hold finite"),
+    (dict(x=np.array([[1e30] * 3, [-1e30] * 3], dtype=np.float32)), ValueError,
+     r"too large for float32.*overflow"),
     (dict(x=[[1, 2], [3]]), ValueError, r"x must be a rectangular array"),
     (dict(x=np.array([["a", "b"], ["c", "d"]])), TypeError, r"x must hold integer or float.*dtype <U1"),
     (dict(x="abc"), TypeError, r"x must be an array of numbers, got the string"),
@@ -369,6 +383,5 @@ def test_momentum_ends_are_allowed():
 def test_backward_error_messages(dout, cache, error, words):
     if cache is None:
         cache = call()[3]
-    assert isinstance(call()[3], BatchNormCache)
     with pytest.raises(error, match=words):
         batch_norm_backward(dout, cache)

@@ -121,7 +121,8 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training,
     ValueError
         ``x`` with fewer than two axes or no values, parameters not of shape ``(C,)``,
         values that are NaN or infinite, a negative running variance, ``momentum`` outside
-        ``[0, 1]``, ``eps <= 0``, or training mode with one value per channel.
+        ``[0, 1]``, ``eps <= 0``, training mode with one value per channel, or values so
+        large that the batch variance overflows.
     TypeError
         Arrays that do not hold numbers, ``training`` not a bool, ``momentum``/``eps`` not
         numbers.
@@ -192,7 +193,13 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training,
                 "examples, or training=False."
             )
         mean = array.mean(axis=axes)
-        variance = ((array - mean) ** 2).mean(axis=axes)  # biased (/ m): what Keras uses
+        with np.errstate(over="ignore"):  # reported below in words instead
+            variance = ((array - mean) ** 2).mean(axis=axes)  # biased (/ m): what Keras uses
+        if not np.all(np.isfinite(variance)):
+            raise ValueError(
+                f"the values of x are too large for {dtype}: their squares overflow, so the "
+                "batch variance is infinite; rescale x or use float64"
+            )
         new_mean = running_mean * momentum + mean * (1 - momentum)
         new_var = running_var * momentum + variance * (1 - momentum)
     else:
