@@ -71,6 +71,12 @@ def test_lenet5_feature_map_sizes_are_the_papers():
                       "S4": (5, 5, 16), "C5": (1, 1, 120)}
 
 
+def test_lenet5_needs_32_by_32_images():
+    with pytest.raises(ValueError, match="at least 32×32 pixels.*got 28×28"):
+        lenet5(input_shape=(28, 28, 1))
+    assert lenet5(input_shape=(36, 36, 1)).get_layer("C5").output.shape == (None, 2, 2, 120)
+
+
 def test_lenet5_connection_table():
     # Table I of the paper: six maps read 3 S2 maps, nine read 4, one reads all 6.
     assert sorted(len(sources) for sources in LENET_C3_TABLE) == [3] * 6 + [4] * 9 + [6]
@@ -306,6 +312,31 @@ def test_xception_block_count(downsample, c_in, filters, repeats):
     shortcut = c_in * filters + 4 * filters if downsample else 0
     assert count(x, y) == sep + shortcut
     assert y.shape == ((None, 8, 8, filters) if downsample else (None, 16, 16, filters))
+
+
+def test_xception_blocks_match_keras_applications_xception():
+    # keras.applications.Xception (Chollet's network, weights=None): its entry-flow block 2
+    # (64 -> 128 channels, no ReLU first, strided 1x1 shortcut: the layers named block2_*
+    # plus the first unnamed Conv2D and BatchNormalization) and a middle-flow block
+    # (block5_*: three separable convolutions of 728 maps, identity shortcut).
+    reference = keras.applications.Xception(weights=None)
+    sizes = {layer.name: layer.count_params() for layer in reference.layers}
+    # The shortcut layers have automatic names (their numbers depend on what was built
+    # before): take the first unnamed 1x1 Conv2D and BatchNormalization.
+    shortcut = [next(layer.count_params() for layer in reference.layers
+                     if isinstance(layer, kind) and not layer.name.startswith("block"))
+                for kind in (keras.layers.Conv2D, keras.layers.BatchNormalization)]
+    del reference
+    keras.backend.clear_session()
+    entry = sum(n for name, n in sizes.items() if name.startswith("block2_")) + sum(shortcut)
+    assert shortcut == [64 * 128, 4 * 128]
+    middle = sum(n for name, n in sizes.items() if name.startswith("block5_"))
+    x = keras.Input((147, 147, 64))
+    y = xception_block(x, 128, relu_first=False)
+    assert y.shape == (None, 74, 74, 128)
+    assert count(x, y) == entry
+    x = keras.Input((19, 19, 728))
+    assert count(x, xception_block(x, 728, repeats=3, downsample=False)) == middle
 
 
 def test_xception_identity_block_needs_matching_channels():

@@ -166,6 +166,11 @@ def lenet5(*, input_shape=(32, 32, 1), classes: int = 10, connection_table: bool
     """
     _check_positive_int(classes, "classes")
     inputs = _input(input_shape)
+    # C5's 5x5 kernels need S4 maps of at least 5x5, i.e. an input of at least 32x32
+    # (MNIST's 28x28 digits were padded to 32x32 in the paper).
+    if any(size is not None and size < 32 for size in input_shape[:2]):
+        raise ValueError(f"LeNet-5 needs images of at least 32×32 pixels (pad 28×28 digits by 2 "
+                         f"on each side), got {input_shape[0]}×{input_shape[1]}")
     x = layers.Conv2D(6, 5, activation="tanh", name="C1")(inputs)
     x = _lenet_subsampling(x, "S2")
     if connection_table:
@@ -640,7 +645,8 @@ def resnet(depth: int = 50, *, input_shape=None, classes=None, preactivation=Fal
     Examples
     --------
     >>> from cnn_course.architectures import resnet
-    >>> resnet(20).name, resnet(20).output_shape
+    >>> model = resnet(20)
+    >>> model.name, model.output_shape
     ('resnet20', (None, 10))
     """
     if isinstance(depth, bool) or not isinstance(depth, int):
