@@ -233,6 +233,22 @@ def test_googlenet_output_sizes_are_table_1(google):
     assert shapes["conv2_3x3"][1:] == (56, 56, 192)
 
 
+def test_googlenet_auxiliary_classifiers():
+    model = googlenet(auxiliary_classifiers=True)
+    shapes = [tuple(shape) for shape in model.output_shape]
+    with_side = model.count_params()
+    del model
+    keras.backend.clear_session()
+    without = googlenet().count_params()
+    keras.backend.clear_session()
+    assert shapes == [(None, 1000)] * 3
+    # Section 5 of the paper: on 4a (512 maps) and 4d (528 maps), 5x5/3 average pooling
+    # gives 4x4 maps, then 1x1 conv to 128, dense 1024, dense 1000.
+    def side(c_in):
+        return conv_params(1, c_in, 128) + (4 * 4 * 128 + 1) * 1024 + (1024 + 1) * 1000
+    assert with_side - without == side(512) + side(528)
+
+
 def test_googlenet_table_counts_follow_from_the_configuration(google):
     total, _, table = google
     rows = {row.name: row for row in table}
@@ -373,6 +389,21 @@ def test_bottleneck_block_count():
     assert y.shape == (None, 14, 14, 256)
     assert count(x, y) == (conv_params(1, 256, 64, False) + conv_params(3, 64, 64, False)
                            + conv_params(1, 64, 256, False) + bn(64) + bn(64) + bn(256))
+
+
+@pytest.mark.parametrize("preactivation", [False, True])
+def test_block_with_a_silent_residual_branch_passes_its_input_on(preactivation):
+    # With the last convolution of the residual branch set to zero, a pre-activation block
+    # is exactly the identity (He et al. 2016, "Identity Mappings in Deep Residual
+    # Networks", Eq. 4: x_{l+1} = x_l + F(x_l)); the original block still applies a ReLU
+    # after the addition, so negative inputs are cut off.
+    x = keras.Input((6, 6, 8))
+    model = keras.Model(x, residual_block(x, 8, preactivation=preactivation, name="b"))
+    last = model.get_layer("b_conv2")
+    last.kernel.assign(np.zeros(last.kernel.shape, dtype="float32"))
+    images = np.random.default_rng(2).normal(size=(2, 6, 6, 8)).astype("float32")
+    out = model.predict(images, verbose=0)
+    np.testing.assert_allclose(out, images if preactivation else np.maximum(images, 0), atol=1e-6)
 
 
 def test_zero_pad_shortcut_has_no_parameters_and_pads_with_zeros():

@@ -374,13 +374,28 @@ _GOOGLENET_PAPER_PARAMS_K = {
 }
 
 
-def googlenet(*, input_shape=(224, 224, 3), classes: int = 1000, dropout: float = 0.4):
-    """GoogLeNet (Szegedy et al. 2014, Table 1), without the auxiliary classifiers.
+def _auxiliary_classifier(x, classes: int, name: str):
+    # Szegedy et al. 2014, Section 5: 5x5 average pooling with stride 3 (4x4 maps at
+    # 224x224), a 1x1 convolution of 128 maps, a dense layer of 1024 units, 70 % dropout,
+    # and a softmax classifier. Its loss is added with weight 0.3 during training only.
+    x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
+    x = layers.Conv2D(128, 1, activation="relu", name=f"{name}_conv")(x)
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation="softmax", name=f"{name}_linear")(x)
 
-    Local response normalisation (no parameters) is left out, as are the two auxiliary
-    classifiers used only during training. The final 7×7 average pooling is written as
-    global average pooling (the same at 224×224). :func:`googlenet_table` lists every
-    row's parameters next to the paper's column.
+
+def googlenet(*, input_shape=(224, 224, 3), classes: int = 1000, dropout: float = 0.4,
+              auxiliary_classifiers: bool = False):
+    """GoogLeNet (Szegedy et al. 2014, Table 1).
+
+    Local response normalisation (no parameters) is left out. The final 7×7 average
+    pooling is written as global average pooling (the same at 224×224).
+    :func:`googlenet_table` lists every row's parameters next to the paper's column.
+    With ``auxiliary_classifiers=True`` the model has three outputs: the main classifier
+    and the two side classifiers on top of inception 4a and 4d (paper, Section 5),
+    which only help training and are dropped at test time.
 
     Examples
     --------
@@ -396,16 +411,20 @@ def googlenet(*, input_shape=(224, 224, 3), classes: int = 1000, dropout: float 
     x = layers.Conv2D(64, 1, activation="relu", name="conv2_reduce")(x)
     x = layers.Conv2D(192, 3, padding="same", activation="relu", name="conv2_3x3")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
-    pools = 2
+    pools, side = 2, []
     for label, filters in GOOGLENET_MODULES:
         if filters is None:
             pools += 1
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{pools}")(x)
         else:
             x = inception_module(x, *filters, name=f"inception_{label}")
+            if auxiliary_classifiers and label in ("4a", "4d"):
+                side.append(_auxiliary_classifier(x, classes, f"aux_{label}"))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)  # 7x7 average pooling at 224x224
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(classes, activation="softmax", name="linear")(x)
+    if auxiliary_classifiers:
+        return keras.Model(inputs, [outputs, *side], name="googlenet_with_auxiliary_classifiers")
     return keras.Model(inputs, outputs, name="googlenet")
 
 
