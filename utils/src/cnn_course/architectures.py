@@ -711,12 +711,12 @@ def resnet(depth: int = 50, *, input_shape=None, classes=None, preactivation=Fal
 # ----------------------------------------------------------------------------- DenseNet
 
 
-def dense_block(x, layers_count, growth_rate, bottleneck=True, *, name=None):
+def dense_block(x, layers, growth_rate, bottleneck=True, *, name=None):
     """A dense block (Huang et al. 2017): each layer's output is concatenated to its input.
 
-    Each of the ``layers_count`` layers is BN–ReLU–3×3 conv of ``growth_rate`` maps,
+    Each of the ``layers`` layers is BN–ReLU–3×3 conv of ``growth_rate`` maps,
     preceded in DenseNet-B (``bottleneck=True``) by BN–ReLU–1×1 conv of
-    ``4 * growth_rate`` maps. The block adds ``layers_count * growth_rate`` channels.
+    ``4 * growth_rate`` maps. The block adds ``layers * growth_rate`` channels.
 
     Examples
     --------
@@ -726,20 +726,21 @@ def dense_block(x, layers_count, growth_rate, bottleneck=True, *, name=None):
     (None, 56, 56, 256)
     """
     _check_tensor(x)
-    _check_positive_int(layers_count, "the number of layers")
+    _check_positive_int(layers, "layers (the number of layers in the block)")
     _check_positive_int(growth_rate, "growth_rate")
     p = f"{name}_" if name else None
-    for i in range(1, layers_count + 1):
+    # The argument ``layers`` hides the module imported as ``layers``: use keras.layers.
+    for i in range(1, layers + 1):
         q = p and f"{p}layer{i}_"
         y = x
         if bottleneck:
             y = _bn(q and f"{q}bn1")(y)
-            y = layers.Activation("relu", name=q and f"{q}relu1")(y)
-            y = layers.Conv2D(4 * growth_rate, 1, use_bias=False, name=q and f"{q}conv1")(y)
+            y = keras.layers.Activation("relu", name=q and f"{q}relu1")(y)
+            y = keras.layers.Conv2D(4 * growth_rate, 1, use_bias=False, name=q and f"{q}conv1")(y)
         y = _bn(q and f"{q}bn2")(y)
-        y = layers.Activation("relu", name=q and f"{q}relu2")(y)
-        y = layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=q and f"{q}conv2")(y)
-        x = layers.Concatenate(name=q and f"{q}concat")([x, y])
+        y = keras.layers.Activation("relu", name=q and f"{q}relu2")(y)
+        y = keras.layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=q and f"{q}conv2")(y)
+        x = keras.layers.Concatenate(name=q and f"{q}concat")([x, y])
     return x
 
 
