@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from cnn_course.grading import pipeline
 from cnn_course.grading.pipeline import clean_outputs, grade_notebook, local_course_paths, sandbox_factory
 from cnn_course.grading.plan import make_plan
-from cnn_course.grading.sandbox import sandbox_status
+from conftest import require_sandbox
 
 FIXTURES = Path(__file__).resolve().parent / "grading_fixtures"
 SOURCE = nbformat.read(FIXTURES / "tiny_source.ipynb", as_version=4)
@@ -33,11 +32,7 @@ LINGERER = f"lingering-{uuid.uuid4().hex}"  # in the command line of a detached 
 
 @pytest.fixture
 def bwrap():
-    available, why = sandbox_status()
-    if not available:
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+    require_sandbox()
 
 
 

@@ -31,6 +31,7 @@ from cnn_course.grading.sandbox import (
     inert_stubs,
     sandbox_status,
 )
+from conftest import require_sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Limits(wall_seconds=30, memory_bytes=1024**3, max_processes=64)
@@ -38,11 +39,7 @@ FAST = Limits(wall_seconds=30, memory_bytes=1024**3, max_processes=64)
 
 @pytest.fixture(scope="module")
 def bwrap():
-    available, why = sandbox_status()
-    if not available:
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+    require_sandbox()
 
 
 def run(code: str, scratch: Path, limits: Limits = FAST, timeout: float = 30, **options):
