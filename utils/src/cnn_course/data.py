@@ -27,6 +27,17 @@ Data sets and licences
   Data Science Bowl", 2019, CC0) with its instance mask, as shipped in the PyPI
   package ``stardist`` (Schmidt et al., "Cell Detection with Star-convex
   Polygons", 2018; BSD-3-Clause).
+* CIFAR-10 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images",
+  2009): no offline copy exists in any registry package; :func:`load_cifar10` reads
+  the Keras cache or downloads, and otherwise says how to get the files. Its site
+  states no licence and asks for the report to be cited.
+* GTSRB (Stallkamp et al., "Man vs. computer: Benchmarking machine learning
+  algorithms for traffic sign recognition", 2012): :func:`load_gtsrb` reads the
+  official training set from a folder the user downloaded; see the dataset site
+  for its terms of use.
+
+:func:`image_folder_copy` writes any of these as one folder of PNG files per class,
+the layout ``keras.utils.image_dataset_from_directory`` reads.
 
 Examples
 --------
@@ -43,6 +54,7 @@ import difflib
 import gzip
 import hashlib
 import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +63,15 @@ from ._sources import load_first_working
 from .cache import keras_cache_dir
 
 __all__ = [
+    "CIFAR10_CLASS_NAMES",
+    "GTSRB_CLASSES",
     "PHOTOS",
     "DataUnavailableError",
+    "image_folder_copy",
     "keras_cache_dir",
+    "load_cifar10",
     "load_fashion_mnist",
+    "load_gtsrb",
     "load_mnist",
     "load_nuclei",
     "load_photo",
@@ -446,3 +463,396 @@ def nuclei_segmentation_set(n_crops: int = 64, crop_size: int = 128, *, seed: in
     images = np.stack([scaled[r:r + crop_size, c:c + crop_size] for r, c in zip(rows, cols, strict=True)])
     masks = np.stack([labels[r:r + crop_size, c:c + crop_size] > 0 for r, c in zip(rows, cols, strict=True)])
     return images[..., None].astype(np.float32), masks[..., None].astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+# The ten classes in label order, as the data set's own batches.meta lists them.
+CIFAR10_CLASS_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+# Every one of the five training batches and the test batch holds this many images.
+# (A module constant rather than a literal so that the tests can read a small copy in the
+# real format; the loader itself never accepts anything else.)
+_CIFAR10_IMAGES_PER_BATCH = 10_000
+_CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def _cifar10_cache_folders() -> list[Path]:
+    """Where the unpacked ``cifar-10-batches-py`` folder may be in the Keras cache.
+
+    Keras 2 and early Keras 3 unpacked the tarball straight into ``datasets/``; Keras
+    3.5 and later unpack it inside ``datasets/cifar-10-batches-py-target/``.
+    """
+    datasets = keras_cache_dir() / "datasets"
+    return [datasets / "cifar-10-batches-py", datasets / "cifar-10-batches-py-target" / "cifar-10-batches-py"]
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Reads the CIFAR batches' pickles but refuses to run anything but numpy's array rebuild.
+
+    A pickle can name any function to call while it is read; a tampered file in the
+    cache would otherwise run code. CIFAR's files (written by Python 2 and numpy 1) need
+    only the three names below; numpy 2 renamed ``numpy.core`` to ``numpy._core``.
+    """
+
+    def find_class(self, module, name):
+        if (module, name) in (("numpy.core.multiarray", "_reconstruct"),
+                              ("numpy._core.multiarray", "_reconstruct")):
+            return _numpy_reconstruct()
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        raise ValueError(f"refusing to read {module}.{name} from a CIFAR-10 file: the real files hold only "
+                         "numpy arrays, lists and strings (the file is corrupt or was tampered with)")
+
+
+def _numpy_reconstruct():
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _read_cifar_pickle(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with open(path, "rb") as f:
+        try:
+            # The files were written by Python 2: its byte strings are read as bytes.
+            content = _ArraysOnlyUnpickler(f, encoding="bytes").load()
+        except (EOFError, pickle.UnpicklingError) as error:
+            raise ValueError(f"{path} is corrupt (not a complete pickle: {error})") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} holds a {type(content).__name__}; expected a dict as in the real CIFAR-10 files")
+    return content
+
+
+def _read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 32, 32, 3) and labels (N,) of one CIFAR-10 batch file, checked."""
+    batch = _read_cifar_pickle(path)
+    missing = [key.decode() for key in (b"data", b"labels") if key not in batch]
+    if missing:
+        raise ValueError(f"{path} has no {' or '.join(missing)} entry; the real batches hold "
+                         "b'data' and b'labels'")
+    rows, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    n = _CIFAR10_IMAGES_PER_BATCH
+    if rows.shape != (n, 3072) or rows.dtype != np.uint8:
+        raise ValueError(f"{path}: the images have shape {rows.shape} and dtype {rows.dtype}; expected "
+                         f"({n}, 3072) uint8 (the file may be truncated or corrupt)")
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{path}: expected {n} integer labels 0-9, got shape {labels.shape} "
+                         f"and dtype {labels.dtype}")
+    # Each row holds one image plane after the other: 1,024 red values (32 rows of 32),
+    # then 1,024 green, then 1,024 blue. Keras and the course keep the colour last.
+    images = rows.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.uint8)
+
+
+def _cifar10_from_folder(folder: Path):
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist")
+    meta = _read_cifar_pickle(folder / "batches.meta")
+    names = tuple(name.decode() if isinstance(name, bytes) else name for name in meta.get(b"label_names", ()))
+    if names != CIFAR10_CLASS_NAMES:
+        raise ValueError(f"{folder / 'batches.meta'} names the classes {names}; expected CIFAR-10's "
+                         f"{CIFAR10_CLASS_NAMES} (is this CIFAR-100 or another data set?)")
+    train = [_read_cifar10_batch(folder / name) for name in _CIFAR10_TRAIN_BATCHES]
+    x_test, y_test = _read_cifar10_batch(folder / "test_batch")
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _cifar10_from_cache():
+    folders = _cifar10_cache_folders()
+    found = [folder for folder in folders if folder.is_dir()]
+    if not found:
+        raise FileNotFoundError(f"no folder {folders[0].name} in {folders[0].parent} "
+                                f"(nor in {folders[1].parent})")
+    return _cifar10_from_folder(found[0]), str(found[0])
+
+
+def _cifar10_from_keras():
+    import keras
+
+    # keras checks the downloaded tarball against its SHA-256 before unpacking it.
+    return keras.datasets.cifar10.load_data()
+
+
+def load_cifar10(*, verbose: bool = True):
+    """Load CIFAR-10: 60,000 colour images of 32×32 pixels in 10 classes.
+
+    CIFAR-10 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images",
+    technical report, University of Toronto, 2009) has 50,000 training and 10,000 test
+    images, 6,000 per class, of :data:`CIFAR10_CLASS_NAMES`. Its site
+    (https://www.cs.toronto.edu/~kriz/cifar.html) asks users to cite the report and
+    states no licence.
+
+    Sources, in order: the unpacked folder ``cifar-10-batches-py`` in the Keras cache
+    (``~/.keras/datasets``, where ``keras.datasets.cifar10`` puts it; read here without
+    Keras, so it works offline once it is there); then ``keras.datasets.cifar10``'s
+    download (about 170 MB). No registry package ships CIFAR-10, so there is no
+    offline copy: without the folder and without internet the loader raises
+    :class:`DataUnavailableError`, which says how to get it.
+
+    Parameters
+    ----------
+    verbose : bool
+        Print which source the data came from.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        uint8 arrays of shapes (50000, 32, 32, 3), (50000,), (10000, 32, 32, 3),
+        (10000,): the images as ``keras.datasets.cifar10.load_data()`` returns them,
+        the labels 0-9 flat like the course's other loaders (Keras gives them the
+        shape (N, 1)).
+
+    Examples
+    --------
+    >>> (x_train, y_train), (x_test, y_test) = load_cifar10(verbose=False)  # doctest: +SKIP
+    >>> x_train.shape, CIFAR10_CLASS_NAMES[y_train[0]]  # doctest: +SKIP
+    ((50000, 32, 32, 3), 'frog')
+    """
+    cache = _cifar10_cache_folders()[0]
+    split = load_first_working(
+        "CIFAR-10",
+        [
+            ("Keras cache folder", _cifar10_from_cache),
+            ("Keras download", lambda: (_cifar10_from_keras(), "keras.datasets.cifar10, cached in ~/.keras/datasets")),
+        ],
+        fail=DataUnavailableError,
+        how_to_fix="CIFAR-10 is not available offline (no package ships it). Either run this once with "
+        "internet, so that Keras downloads it into the cache, or download the official tarball "
+        f"{CIFAR10_URL} on another machine, unpack it and put its folder cifar-10-batches-py at {cache}.",
+        verbose=verbose,
+    )
+    (x_train, y_train), (x_test, y_test) = split
+    split = (x_train, np.asarray(y_train).reshape(-1)), (x_test, np.asarray(y_test).reshape(-1))
+    n = _CIFAR10_IMAGES_PER_BATCH
+    return _check_split("CIFAR-10", split, (32, 32, 3), 5 * n, n)
+
+
+# ----------------------------------------------------------------------------- GTSRB
+
+GTSRB_CLASSES = 43
+GTSRB_URL = "https://benchmark.ini.rub.de/gtsrb_dataset.html"
+_GTSRB_CSV_HEADER = ["Filename", "Width", "Height", "Roi.X1", "Roi.Y1", "Roi.X2", "Roi.Y2", "ClassId"]
+
+
+def _gtsrb_images_folder(folder: Path) -> Path:
+    """``<folder>/Final_Training/Images``, also when ``folder`` is the unzip destination."""
+    for candidate in (folder / "Final_Training" / "Images", folder / "GTSRB" / "Final_Training" / "Images"):
+        if candidate.is_dir():
+            return candidate
+    raise DataUnavailableError(
+        f"Could not load GTSRB: no folder Final_Training/Images in {folder}. Expected the official "
+        "training set unpacked there (GTSRB_Final_Training_Images.zip holds "
+        "GTSRB/Final_Training/Images/00000/ ... 00042/, each with GT-000NN.csv and .ppm images). "
+        f"It cannot be downloaded automatically: get it from {GTSRB_URL}."
+    )
+
+
+def _read_gtsrb_class(class_folder: Path, class_id: int, image_size: int):
+    """Images, labels and track numbers of one class folder, checked against its csv."""
+    from PIL import Image
+
+    csv_path = class_folder / f"GT-{class_folder.name}.csv"
+    if not csv_path.is_file():
+        raise ValueError(f"{class_folder} has no annotation file {csv_path.name}; the official training set "
+                         "has one per class folder")
+    lines = [line for line in csv_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines or lines[0].strip().split(";") != _GTSRB_CSV_HEADER:
+        raise ValueError(f"{csv_path}: the first line must be the header {';'.join(_GTSRB_CSV_HEADER)}, "
+                         f"got {lines[0] if lines else 'an empty file'!r}")
+    images, tracks = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.strip().split(";")
+        if len(fields) != len(_GTSRB_CSV_HEADER):
+            raise ValueError(f"{csv_path}, line {number}: expected {len(_GTSRB_CSV_HEADER)} fields separated by "
+                             f"';', got {len(fields)}: {line!r}")
+        name = fields[0]
+        try:
+            width, height, x1, y1, x2, y2, label = map(int, fields[1:])
+        except ValueError:
+            raise ValueError(f"{csv_path}, line {number}: Width to ClassId must be whole numbers, "
+                             f"got {line!r}") from None
+        if label != class_id:
+            raise ValueError(f"{csv_path}, line {number}: ClassId {label} in the folder of class {class_id}")
+        stem = name.removesuffix(".ppm").split("_")
+        if not name.endswith(".ppm") or len(stem) != 2 or not all(part.isdigit() for part in stem):
+            raise ValueError(f"{csv_path}, line {number}: expected a file name TTTTT_FFFFF.ppm (track, frame), "
+                             f"got {name!r}")
+        path = class_folder / name
+        if not path.is_file():
+            raise ValueError(f"{csv_path}, line {number}: the image {path} does not exist")
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+        if image.size != (width, height):
+            raise ValueError(f"{path} is {image.size[0]}×{image.size[1]} pixels, but the csv says "
+                             f"{width}×{height}")
+        # The readme gives no convention for Roi.X2/Roi.Y2; read as the first column/row
+        # *after* the sign (PIL's crop box), the border around the sign comes out equal on
+        # all sides (e.g. 5 pixels each for a 30×30 image with Roi 5;5;25;25), as the readme's
+        # "at least 5 pixels" border requires.
+        if not 0 <= x1 < x2 <= width or not 0 <= y1 < y2 <= height:
+            raise ValueError(f"{csv_path}, line {number}: the sign's box ({x1}, {y1})-({x2}, {y2}) does not lie "
+                             f"inside the {width}×{height} image")
+        # Squeezed to a square whatever the box's shape, as is usual for GTSRB.
+        sign = image.crop((x1, y1, x2, y2)).resize((image_size, image_size), Image.Resampling.BILINEAR)
+        images.append(np.asarray(sign, dtype=np.uint8))
+        tracks.append(int(stem[0]))
+    return images, tracks
+
+
+def load_gtsrb(folder, *, image_size: int = 32, verbose: bool = True):
+    """Load the training set of the German Traffic Sign Recognition Benchmark from a folder.
+
+    GTSRB (Stallkamp, Schlipsing, Salmen & Igel, "Man vs. computer: Benchmarking machine
+    learning algorithms for traffic sign recognition", Neural Networks 32, 2012) has
+    39,209 training images of 43 classes of German traffic signs, photographed from a
+    moving car: each physical sign appears in a *track* of 30 images. Get the official
+    training set (``GTSRB_Final_Training_Images.zip``) from the benchmark's site
+    https://benchmark.ini.rub.de/gtsrb_dataset.html; no registry package ships it, and
+    this loader downloads nothing. For its terms of use see the dataset site (we know
+    of no open licence for it) and cite the paper.
+
+    Every image is cut to the sign's box given in its class's ``GT-000NN.csv`` and
+    resized to ``image_size``×``image_size`` (bilinear; the box is squeezed to a square).
+
+    Parameters
+    ----------
+    folder : str or path
+        The folder that holds ``Final_Training/Images/00000/ … 00042/`` (the folder
+        ``GTSRB`` of the official archive, or the folder it was unpacked into).
+    image_size : int
+        Side of the returned square images in pixels.
+    verbose : bool
+        Print where the images came from and how many there are.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        uint8, shape (N, image_size, image_size, 3).
+    y : numpy.ndarray
+        Class ids 0-42, int64, shape (N,).
+    tracks : numpy.ndarray
+        int64, shape (N,): images with the same number show the same physical sign
+        (numbered 0, 1, … in reading order; the file names ``TTTTT_FFFFF.ppm`` number the
+        tracks within each class only). Split training and validation images *by track*:
+        the 30 nearly identical images of one sign on both sides of the split would make
+        the validation accuracy far too optimistic.
+
+    Examples
+    --------
+    >>> x, y, tracks = load_gtsrb("GTSRB", image_size=32)  # doctest: +SKIP
+    GTSRB: 39,209 images of 43 classes (1,307 tracks) from GTSRB/Final_Training/Images
+    >>> x.shape, np.bincount(y).min()  # doctest: +SKIP
+    ((39209, 32, 32, 3), 210)
+    """
+    if not isinstance(folder, (str, Path)) and not hasattr(folder, "__fspath__"):
+        raise TypeError(f"folder must be a path (str or pathlib.Path), got {type(folder).__name__}")
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise TypeError(f"image_size must be a whole number of pixels, got {image_size!r}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be at least 1 pixel, got {image_size}")
+    images_folder = _gtsrb_images_folder(Path(folder))
+    class_folders = sorted(path for path in images_folder.iterdir() if path.is_dir())
+    wrong = [path.name for path in class_folders
+             if not (len(path.name) == 5 and path.name.isdigit() and int(path.name) < GTSRB_CLASSES)]
+    if wrong:
+        raise ValueError(f"{images_folder} holds folders {wrong}; expected only class folders 00000 to 00042")
+    if not class_folders:
+        raise ValueError(f"{images_folder} holds no class folders; expected 00000 to 00042")
+    x, y, tracks = [], [], []
+    for class_folder in class_folders:
+        class_id = int(class_folder.name)
+        images, class_tracks = _read_gtsrb_class(class_folder, class_id, int(image_size))
+        x += images
+        y += [class_id] * len(images)
+        # Tracks are numbered per class: make them unique across classes.
+        tracks += [(class_id, track) for track in class_tracks]
+    if not x:
+        raise ValueError(f"the annotation files in {images_folder} list no images")
+    _, track_ids = np.unique(np.array(tracks), axis=0, return_inverse=True)
+    if verbose:
+        print(f"GTSRB: {len(x):,} images of {len(class_folders)} classes ({track_ids.max() + 1:,} tracks) "
+              f"from {images_folder}")
+    return np.stack(x), np.array(y, dtype=np.int64), track_ids.reshape(-1).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- image folders
+
+
+def image_folder_copy(x, y, folder, class_names=None) -> list[str]:
+    """Write an array data set as one folder of PNG files per class.
+
+    That is the layout ``keras.utils.image_dataset_from_directory(folder)`` reads (and
+    the layout of most real data sets): it labels the images by their folder, taking
+    the folders in sorted order. The folders are therefore numbered ``00``, ``01``, …
+    (followed by ``_<class name>`` when ``class_names`` is given), so that its labels are
+    exactly ``y``.
+
+    Parameters
+    ----------
+    x : array_like
+        uint8 images, (N, H, W) grey, or (N, H, W, 1) or (N, H, W, 3).
+    y : array_like
+        Integer class labels, shape (N,).
+    folder : str or path
+        Where to write; must not exist yet or be empty (old files would be mixed in).
+    class_names : sequence of str, optional
+        One name per class; by default the classes are 0 … max(y).
+
+    Returns
+    -------
+    list of str
+        The class folders' names in label order (what ``image_dataset_from_directory``
+        calls ``class_names``). Image ``i`` of ``x`` is ``<folder>/<class>/<i>.png``,
+        with ``i`` written with five or more digits.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> images = np.zeros((3, 4, 4), dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     image_folder_copy(images, [1, 0, 1], Path(tmp) / "copy", ["cat", "dog"])
+    ['00_cat', '01_dog']
+    """
+    from PIL import Image
+
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.dtype != np.uint8:
+        raise TypeError(f"expected uint8 images (values 0-255), got dtype {x.dtype}")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 3)):
+        raise ValueError(f"expected images of shape (N, H, W), (N, H, W, 1) or (N, H, W, 3), got {x.shape}")
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+        raise ValueError(f"expected {len(x)} integer labels >= 0 of shape ({len(x)},), got shape {y.shape} "
+                         f"and dtype {y.dtype}")
+    n_classes = int(y.max()) + 1 if len(y) else 0
+    if class_names is not None:
+        class_names = [str(name) for name in class_names]
+        if len(class_names) < n_classes:
+            raise ValueError(f"got {len(class_names)} class names, but the labels go up to {n_classes - 1}")
+        n_classes = len(class_names)
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"{folder} exists and is not an empty folder; choose a new folder "
+                              "(old images there would be mixed in)")
+    digits = max(2, len(str(n_classes - 1)))  # "00".."42" for 43 classes: sorted = label order
+    names = [f"{label:0{digits}d}" for label in range(n_classes)]
+    if class_names is not None:
+        # Only letters, digits, '-' and '_' in folder names: "T-shirt/top" must not make a subfolder.
+        names = [f"{number}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in name)}"
+                 for number, name in zip(names, class_names, strict=True)]
+    for name in names:  # also the classes without images: Keras counts the folders
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    width = max(5, len(str(len(x) - 1)))
+    for index, (image, label) in enumerate(zip(x, y, strict=True)):
+        Image.fromarray(image).save(folder / names[label] / f"{index:0{width}d}.png")
+    return names
