@@ -15,7 +15,10 @@ other end is the coordinator, which relays to the student sandboxes):
    ``grade {index, grade_id, points, max_points, visible_outputs, hidden}`` for a test cell or
    ``cell_done {index, grade_id, status, message}`` for a set-up cell;
 3. while a cell runs, a student name is used through ``get {name}`` / ``call {name, args,
-   kwargs}``; the reply is ``value`` or ``error``. A student function that calls a function of
+   kwargs}``; the reply is ``value`` or ``error``. A reference script of the hidden tests
+   (``cnn_course.grading.reference_scripts``) is ``reference {script, timeout}`` with its
+   input as the one blob, answered by ``reference_output`` (the output as the one blob) or
+   ``error``. A student function that calls a function of
    the judge (passed as an argument) makes the coordinator relay ``callback {id, args,
    kwargs}`` here, answered with ``callback_value {value}`` or ``callback_error``;
 4. at the end the judge sends ``done``.
@@ -67,6 +70,8 @@ protocol = runner.load_protocol()
 _MISSING = object()
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _STUDENT_FILE = "<student code: {name}>"
+#: ``cnn_course.grading.reference_scripts.GRADER_HOOK`` (not imported: nothing of cnn_course is).
+REFERENCE_HOOK = "_cnn_course_grading_reference_scripts"
 
 
 def _message(text, limit=300) -> str:
@@ -225,6 +230,15 @@ class StudentLink:
         if reply.get("op") == "value":
             self._mirror(reply.get("mutated"), reply_blobs, args, kwargs)
         return self._answer(reply, reply_blobs)
+
+    def run_reference_script(self, script: str, data: bytes, timeout: float) -> bytes:
+        """The output of a reference script (``cnn_course.grading.reference_scripts``), from the coordinator."""
+        reply, reply_blobs = self.request({"op": "reference", "script": script, "timeout": timeout}, [data])
+        if reply.get("op") == "reference_output" and len(reply_blobs) == 1:
+            return reply_blobs[0]
+        if reply.get("op") == "error":
+            raise protocol.rebuild_error(reply)
+        raise RuntimeError(f"the grader got an unexpected answer {_message(reply.get('op'), 50)!r}")
 
     def get(self, name: str):
         """Fetch the value of the student's name ``name`` as data."""
@@ -469,6 +483,11 @@ def main() -> None:
     replies = os.fdopen(out_fd, "wb", buffering=0)
     capture = runner.Capture()
     link = StudentLink(requests, replies, capture)
+    # cnn_course.grading.reference_scripts.run_reference_script asks the coordinator through
+    # this module (its GRADER_HOOK), which keeps each script's output for later submissions.
+    hook = types.ModuleType(REFERENCE_HOOK)
+    hook.run_reference_script = link.run_reference_script
+    sys.modules[REFERENCE_HOOK] = hook
     link.send({"op": "ready", "pid": os.getpid()})
     header, _ = link.receive()
     if header.get("op") != "judge":

@@ -15,6 +15,8 @@ C. **Judge.** ``judge.py`` runs the author's cells, hidden tests included, in sa
    holds no student code. Its requests for student names are relayed here to A or B, with a
    time limit per call and a size limit per answer; a student function that runs past the
    call limit is stopped (its sandbox is killed) and a fresh one is started for later calls.
+   A reference script of the hidden tests (``reference_scripts.py``) is answered from
+   :data:`REFERENCE_OUTPUTS` or run in a new sandbox of its own (``reference.py``).
 
 This process never decodes a value from a sandbox: it relays the messages (size-capped) and
 reads only the plain JSON fields it needs (an operation, a status, outputs, which it
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
 import json
 import math
 import os
@@ -32,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -43,7 +47,7 @@ from .protocol import Channel, ChannelTimeout, MessageTooLarge, ProtocolError
 
 #: Where the grader's own files appear inside every sandbox (outside any package folder).
 TOOLS_INSIDE = "/opt/cnn-course-grading"
-_TOOL_FILES = ("runner.py", "protocol.py", "judge.py")
+_TOOL_FILES = ("runner.py", "protocol.py", "judge.py", "reference.py")
 #: Seconds a runner or judge may take to start and say it is ready.
 STARTUP_SECONDS = 60.0
 #: Largest message relayed from a student sandbox (a call's result, a data value).
@@ -87,6 +91,53 @@ def local_course_paths(config: GradingConfig) -> CoursePaths:
         if path.is_absolute() and path.exists():
             folders.append(str(path.resolve()))
     return CoursePaths(python=sys.executable, data_folders=tuple(folders))
+
+
+class ReferenceOutputs:
+    """Outputs of the hidden tests' reference scripts, kept while this process grades.
+
+    Keyed by the interpreter, the script and its input (``cnn_course.grading.reference_scripts``):
+    a script sees nothing else, so a kept output is what running it again would give. Each
+    output was computed in a sandbox of its own with no student data; a judge can only read
+    them. Shared by the worker threads of one process (each Dask worker process has its own).
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._outputs: dict[str, bytes] = {}
+        self._bytes = 0
+        self.computed = 0  # scripts run (not kept ones reused), for the benchmark's report
+
+    @staticmethod
+    def key(python: str, script: str, data: bytes) -> str:
+        digest = hashlib.sha256()
+        for part in (python.encode(), script.encode(), bytes(data)):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._outputs.get(key)
+
+    def keep(self, key: str, output: bytes) -> None:
+        with self._lock:
+            self.computed += 1
+            if key not in self._outputs and self._bytes + len(output) <= self.max_bytes:
+                self._outputs[key] = output
+                self._bytes += len(output)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._outputs.clear()
+            self._bytes = 0
+            self.computed = 0
+
+
+#: Most bytes of reference-script outputs one grading process keeps (later ones are run each time).
+MAX_KEPT_REFERENCE_BYTES = 256 * 1024**2
+REFERENCE_OUTPUTS = ReferenceOutputs(MAX_KEPT_REFERENCE_BYTES)
 
 
 class _Stopped(Exception):
@@ -581,6 +632,12 @@ class _Grading:
                                    f"(but not in the notebook's own run): {message[:300]}")
                 elif op in ("call", "get"):
                     self.relay(header, blobs, depth=0)
+                elif op == "reference":
+                    started = time.monotonic()
+                    self.serve_reference(header, blobs, max(min(judge_left, cell_left, self.time_left()), 0.0))
+                    spent = time.monotonic() - started
+                    judge_left -= spent
+                    cell_left -= spent
                 elif op == "done":
                     break
                 else:
@@ -607,6 +664,40 @@ class _Grading:
                                            [_error_output("RuntimeError", "These tests could not be run to the end.")],
                                            "failed" if has_hidden else "none"))
         return results
+
+    def serve_reference(self, header: dict, blobs: Sequence[bytes], time_left: float) -> None:
+        """Answer the judge's ``reference`` request: a kept output, or one computed now in a new sandbox."""
+        from .reference_scripts import check_request
+
+        script, asked = header.get("script"), header.get("timeout")
+        data = blobs[0] if len(blobs) == 1 else None
+        try:
+            check_request(script, data, asked)
+        except (TypeError, ValueError) as error:
+            return self._judge_error(type(error).__name__, str(error))
+        key = REFERENCE_OUTPUTS.key(self.paths.python, script, data)
+        output = REFERENCE_OUTPUTS.get(key)
+        if output is None:
+            limit = min(float(asked), time_left)
+            if limit <= 0:
+                return self._judge_error("TimeoutError", "no time is left for the reference script")
+            process = None
+            try:
+                process = _Process(self, "reference", "reference.py")
+                reply, reply_blobs = process.request({"op": "run", "script": script, "timeout": limit}, [data],
+                                                     timeout=limit + 5.0, max_bytes=MAX_RELAY_BYTES)
+            except _Stopped as stop:
+                return self._judge_error("RuntimeError", f"the reference script's sandbox {stop.detail}")
+            finally:
+                if process is not None:
+                    process.kill()
+            if reply.get("op") != "output" or len(reply_blobs) != 1:
+                kind = reply.get("type") if reply.get("type") in ("RuntimeError", "TimeoutError") else "RuntimeError"
+                message = reply.get("message") if isinstance(reply.get("message"), str) else "it failed"
+                return self._judge_error(kind, message[:4000])
+            output = reply_blobs[0]
+            REFERENCE_OUTPUTS.keep(key, output)
+        self._answer_judge({"op": "reference_output"}, [output])
 
     def _record_grade(self, header: dict, grades: dict[int, GradeResult]) -> None:
         index = header.get("index")
