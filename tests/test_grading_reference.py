@@ -7,6 +7,7 @@ reference sandbox across several submissions graded by one process.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -146,6 +147,17 @@ def test_a_reference_script_runs_once_for_many_submissions(fresh_outputs):
     assert ex2 == [1.0, 0.0, 1.0]
     assert factory.reference_starts == 1 and fresh_outputs.computed == 1
     assert all(result.events == [] for result in results)
+
+
+def test_workers_grading_at_the_same_time_compute_a_reference_script_once(fresh_outputs):
+    require_sandbox()
+    slow = REFERENCE_TEST.replace('"import json, sys; print', '"import json, sys, time; time.sleep(1); print')
+    assert slow != REFERENCE_TEST
+    source, factory = source_with_reference_test(slow), CountingFactory()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: grade_with(source, submission(SOLUTIONS), factory), range(2)))
+    assert [result.score for result in results] == [6, 6]
+    assert factory.reference_starts == 1 and fresh_outputs.computed == 1
 
 
 def test_a_failing_reference_script_fails_the_test_and_is_not_kept(fresh_outputs):

@@ -106,6 +106,7 @@ class ReferenceOutputs:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._outputs: dict[str, bytes] = {}
+        self._computing: dict[str, threading.Lock] = {}
         self._bytes = 0
         self.computed = 0  # scripts run (not kept ones reused), for the benchmark's report
 
@@ -121,6 +122,11 @@ class ReferenceOutputs:
         with self._lock:
             return self._outputs.get(key)
 
+    def computing(self, key: str) -> threading.Lock:
+        """The lock a worker holds while it computes ``key`` (the others wait instead of computing it too)."""
+        with self._lock:
+            return self._computing.setdefault(key, threading.Lock())
+
     def keep(self, key: str, output: bytes) -> None:
         with self._lock:
             self.computed += 1
@@ -131,6 +137,7 @@ class ReferenceOutputs:
     def clear(self) -> None:
         with self._lock:
             self._outputs.clear()
+            self._computing.clear()
             self._bytes = 0
             self.computed = 0
 
@@ -678,26 +685,45 @@ class _Grading:
         key = REFERENCE_OUTPUTS.key(self.paths.python, script, data)
         output = REFERENCE_OUTPUTS.get(key)
         if output is None:
-            limit = min(float(asked), time_left)
-            if limit <= 0:
-                return self._judge_error("TimeoutError", "no time is left for the reference script")
-            process = None
+            started = time.monotonic()
+            computing = REFERENCE_OUTPUTS.computing(key)
+            # Another worker computing the same script: wait for its output rather than run it too.
+            acquired = computing.acquire(timeout=max(min(float(asked), time_left), 0.0))
             try:
-                process = _Process(self, "reference", "reference.py")
-                reply, reply_blobs = process.request({"op": "run", "script": script, "timeout": limit}, [data],
-                                                     timeout=limit + 5.0, max_bytes=MAX_RELAY_BYTES)
-            except _Stopped as stop:
-                return self._judge_error("RuntimeError", f"the reference script's sandbox {stop.detail}")
+                output = REFERENCE_OUTPUTS.get(key)
+                if output is None:
+                    limit = min(float(asked), time_left) - (time.monotonic() - started)
+                    output = self._run_reference(script, data, limit)
+                    if output is None:
+                        return  # the judge has been told why
+                    REFERENCE_OUTPUTS.keep(key, output)
             finally:
-                if process is not None:
-                    process.kill()
-            if reply.get("op") != "output" or len(reply_blobs) != 1:
-                kind = reply.get("type") if reply.get("type") in ("RuntimeError", "TimeoutError") else "RuntimeError"
-                message = reply.get("message") if isinstance(reply.get("message"), str) else "it failed"
-                return self._judge_error(kind, message[:4000])
-            output = reply_blobs[0]
-            REFERENCE_OUTPUTS.keep(key, output)
+                if acquired:
+                    computing.release()
         self._answer_judge({"op": "reference_output"}, [output])
+
+    def _run_reference(self, script: str, data: bytes, limit: float) -> bytes | None:
+        """Run a reference script in a new sandbox; its output, or None after telling the judge why not."""
+        if limit <= 0:
+            self._judge_error("TimeoutError", "no time is left for the reference script")
+            return None
+        process = None
+        try:
+            process = _Process(self, "reference", "reference.py")
+            reply, reply_blobs = process.request({"op": "run", "script": script, "timeout": limit}, [data],
+                                                 timeout=limit + 5.0, max_bytes=MAX_RELAY_BYTES)
+        except _Stopped as stop:
+            self._judge_error("RuntimeError", f"the reference script's sandbox {stop.detail}")
+            return None
+        finally:
+            if process is not None:
+                process.kill()
+        if reply.get("op") != "output" or len(reply_blobs) != 1:
+            kind = reply.get("type") if reply.get("type") in ("RuntimeError", "TimeoutError") else "RuntimeError"
+            message = reply.get("message") if isinstance(reply.get("message"), str) else "it failed"
+            self._judge_error(kind, message[:4000])
+            return None
+        return reply_blobs[0]
 
     def _record_grade(self, header: dict, grades: dict[int, GradeResult]) -> None:
         index = header.get("index")
