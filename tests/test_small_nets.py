@@ -147,7 +147,7 @@ def test_traffic_sign_net_runs_on_pixel_values():
     ({"base_channels": 0}, ValueError, "base_channels must be positive"),
     ({"dense_units": 2.5}, TypeError, "dense_units must be a whole number"),
     ({"dropout": 1.0}, ValueError, r"dropout must be a rate in \[0, 1\), got 1.0"),
-    ({"dropout": "half"}, ValueError, "dropout must be a rate"),
+    ({"dropout": "half"}, TypeError, "dropout must be a number"),
     ({"input_shape": (32, 32)}, ValueError, r"3 numbers .* got 2: \(32, 32\)"),
     ({"input_shape": (3, 32, 3)}, ValueError, "at least 4×4 pixels, got 3×32"),
     ({"input_shape": "32x32"}, TypeError, "input_shape must be a tuple"),

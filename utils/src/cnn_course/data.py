@@ -740,8 +740,8 @@ def load_gtsrb(folder, *, image_size: int = 32, verbose: bool = True):
         Class ids 0-42, int64, shape (N,).
     tracks : numpy.ndarray
         int64, shape (N,): images with the same number show the same physical sign
-        (numbered 0, 1, … in reading order; the file names ``TTTTT_FFFFF.ppm`` number the
-        tracks within each class only). Split training and validation images *by track*:
+        (numbered 0, 1, … by class, then by track; the file names ``TTTTT_FFFFF.ppm``
+        number the tracks within each class only). Split training and validation images *by track*:
         the 30 nearly identical images of one sign on both sides of the split would make
         the validation accuracy far too optimistic.
 

@@ -185,7 +185,9 @@ def traffic_sign_net(input_shape=(32, 32, 3), classes: int = 43, base_channels: 
     _check_classes(classes)
     _check_positive_int(base_channels, "base_channels")
     _check_positive_int(dense_units, "dense_units")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+        raise TypeError(f"dropout must be a number (a rate in [0, 1)), got {dropout!r}")
+    if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}")
     inputs = _image_input(input_shape, smallest=4)
     x = layers.Rescaling(1 / 255, name="scale_0_1")(inputs)
@@ -213,7 +215,11 @@ class LocalResponseNormalization(layers.Layer):
     squares of the values at the same pixel in the ``2 * depth_radius + 1`` neighbouring
     channels (fewer at the ends), as ``tf.nn.local_response_normalization`` computes it
     (note: ``alpha`` is not divided by the window size there). Keras 3 has no such layer;
-    batch normalisation replaced it in later networks. No weights.
+    batch normalisation replaced it in later networks. No weights. The defaults are
+    TensorFlow's; the CIFAR-10 tutorial used ``depth_radius=4, bias=1, alpha=0.001/9,
+    beta=0.75``; AlexNet's k = 2, n = 5, alpha = 1e-4, beta = 0.75 are
+    ``depth_radius=2, bias=2, alpha=1e-4, beta=0.75`` (alpha multiplies the sum there
+    too; Caffe's LRN divides it by n first).
 
     Examples
     --------
