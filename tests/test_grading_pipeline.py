@@ -178,6 +178,22 @@ def test_names_the_assignment_allows_to_use_libraries_run_in_the_full_environmen
     assert points(result) == FULL
 
 
+def test_names_in_the_full_environment_can_still_be_denied_some_packages(bwrap):
+    # A Keras builder may use Keras but not the course's reference builders: its own run has
+    # only those packages as stubs. Here: SciPy is a stub only for correlate_valid.
+    settings = {"forbidden_modules": (), "full_environment_names": ("correlate_valid",),
+                "full_environment_forbidden_modules": ("scipy",)}
+    result = grade(submission(dict(SOLUTIONS, **LIBRARY_ANSWER)), **settings)
+    assert points(result) == {"ex1-check": 0, "ex1-hidden": 0, "ex2-test": 1, "ex3-test": 2}
+    [event] = [e for e in result.events if "not available" in e]
+    assert "(ex1-solution) failed where scipy is not available" in event
+    assert points(grade(submission(SOLUTIONS), **settings)) == FULL
+    # ... and only those: with other packages stubbed there, the SciPy answer is served.
+    result = grade(submission(dict(SOLUTIONS, **LIBRARY_ANSWER)), full_environment_names=("correlate_valid",),
+                   full_environment_forbidden_modules=("skimage",))
+    assert points(result) == FULL
+
+
 def test_data_the_assignment_makes_with_a_forbidden_package_reaches_the_restricted_run(bwrap):
     # The assignment's own set-up may use SciPy (to load a photo, say); the student's functions,
     # served where SciPy is a stub, still see what it made, and nobody is told off for it.

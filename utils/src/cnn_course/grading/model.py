@@ -53,6 +53,10 @@ class GradingConfig:
     full_environment_names : tuple of str
         Student names served from the unrestricted run (for answers that may use the
         forbidden packages, e.g. a Keras model).
+    full_environment_forbidden_modules : tuple of str
+        Packages that are inert stubs even for ``full_environment_names`` (e.g. ``cnn_course``,
+        whose reference builders a Keras answer must not call): those functions are then
+        served from a run of their own where only these packages are stubs.
     data_folders : tuple of str
         Extra read-only folders the sandboxes see, e.g. ``"~/.keras/datasets"``.
     """
@@ -65,6 +69,7 @@ class GradingConfig:
     max_output_bytes_per_cell: int = 100_000
     forbidden_modules: tuple[str, ...] = ()
     full_environment_names: tuple[str, ...] = ()
+    full_environment_forbidden_modules: tuple[str, ...] = ()
     data_folders: tuple[str, ...] = ()
 
 

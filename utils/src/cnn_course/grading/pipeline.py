@@ -10,7 +10,8 @@ A. **Student run.** ``runner.py`` runs the notebook's code cells (``plan.sandbox
 B. **Restricted run** (only when the assignment has ``forbidden_modules``). The same runner,
    where each forbidden package is an inert stub, runs the cells up to the last one that
    defines a function the hidden tests call; those calls go to B, so a library answer fails
-   there (except names in ``full_environment_names``, served by A).
+   there (except names in ``full_environment_names``, served by A, or by B' where only the
+   ``full_environment_forbidden_modules`` are stubs when the assignment lists some).
 C. **Judge.** ``judge.py`` runs the author's cells, hidden tests included, in sandbox C, which
    holds no student code. Its requests for student names are relayed here to A or B, with a
    time limit per call and a size limit per answer; a student function that runs past the
@@ -351,8 +352,9 @@ class _Process:
 class _StudentSandbox:
     """Sandbox A or B: started, and started again after a crash, with cells replayed."""
 
-    def __init__(self, grading: _Grading, label: str, *, stub_packages=None):
+    def __init__(self, grading: _Grading, label: str, *, stub_packages=None, forbidden: Sequence[str] = ()):
         self.grading, self.label, self.stub_packages = grading, label, stub_packages
+        self.forbidden = tuple(forbidden)  # the packages that are stubs here, for messages
         self.process: _Process | None = None
         self.starts = 0
         self.replay_upto = -1  # cells 0..replay_upto are run again after a restart
@@ -407,7 +409,7 @@ class _StudentSandbox:
                     # say): what it made in the student's run is copied here, as data.
                     self.copy_from_student_run(process, index, deadline)
                 else:
-                    self.grading.failed_only_where_restricted(index, cell, reply.get("outputs"))
+                    self.grading.failed_only_where_restricted(index, cell, reply.get("outputs"), self.forbidden)
         return None
 
     def copy_from_student_run(self, process: _Process, index: int, deadline: float) -> None:
@@ -450,6 +452,7 @@ class _Grading:
         self.defined_by: dict[int, list[str]] = {}  # cell index -> names it bound in the student run
         self.student = _StudentSandbox(self, "student")
         self.restricted: _StudentSandbox | None = None
+        self.builder: _StudentSandbox | None = None  # B': full_environment_names, where only some packages are stubs
         self.judge: _Process | None = None
         self.relay_left = self.config.notebook_timeout
         self.deadline = time.monotonic() + TOTAL_TIME_FACTOR * self.config.notebook_timeout
@@ -465,7 +468,7 @@ class _Grading:
     def event(self, message: str) -> None:
         self.events.append(message)
 
-    def failed_only_where_restricted(self, index: int, cell, outputs) -> None:
+    def failed_only_where_restricted(self, index: int, cell, outputs, forbidden: Sequence[str]) -> None:
         """Say so, once, when a cell that ran in the student's run fails in the restricted run.
 
         Without this the student would only see the tests' NameError (or "not answered yet")
@@ -480,7 +483,7 @@ class _Grading:
         if error is not None:
             ename, evalue = str(error.get("ename", ""))[:80], str(error.get("evalue", ""))[:300]
             detail = f" ({ename}: {evalue})" if ename else ""
-        names = list(self.config.forbidden_modules)
+        names = list(forbidden)
         modules = names[0] + " is" if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} are"
         where = _describe_cell(index, cell.grade_id)
         self.event(f"{where[0].upper()}{where[1:]} failed where {modules} not available{detail}; "
@@ -571,25 +574,37 @@ class _Grading:
     # --- B: the restricted run ------------------------------------------------------------
 
     def prepare_restricted(self, manifest: list[dict]) -> None:
+        """Set up B (and B' for ``full_environment_names`` with ``full_environment_forbidden_modules``).
+
+        Each is started on the first call routed to it and runs the cells up to the last one
+        that defines a student function served there.
+        """
         config = self.config
-        if not config.forbidden_modules:
-            return
         from .sandbox import inert_stubs
 
         # The student's own functions; the assignment's (defined by a read-only cell) run in the judge.
         cells = self.plan.sandbox_cells
-        served = [entry["name"] for entry in manifest
-                  if entry["kind"] == "function" and entry["name"] not in config.full_environment_names
-                  and 0 <= self.defined_at.get(entry["name"], -1) < len(cells)
-                  and not cells[self.defined_at[entry["name"]]].author]
-        self.restricted = _StudentSandbox(self, "restricted", stub_packages=inert_stubs(config.forbidden_modules))
-        self.restricted.replay_upto = max((self.defined_at.get(name, -1) for name in served), default=-1)
+        own_functions = [entry["name"] for entry in manifest
+                         if entry["kind"] == "function" and 0 <= self.defined_at.get(entry["name"], -1) < len(cells)
+                         and not cells[self.defined_at[entry["name"]]].author]
+        if config.forbidden_modules:
+            served = [name for name in own_functions if name not in config.full_environment_names]
+            self.restricted = _StudentSandbox(self, "restricted", stub_packages=inert_stubs(config.forbidden_modules),
+                                              forbidden=config.forbidden_modules)
+            self.restricted.replay_upto = max((self.defined_at.get(name, -1) for name in served), default=-1)
+        if config.full_environment_forbidden_modules:
+            served = [name for name in own_functions if name in config.full_environment_names]
+            self.builder = _StudentSandbox(self, "builder",
+                                           stub_packages=inert_stubs(config.full_environment_forbidden_modules),
+                                           forbidden=config.full_environment_forbidden_modules)
+            self.builder.replay_upto = max((self.defined_at.get(name, -1) for name in served), default=-1)
 
     def route(self, header: dict) -> _StudentSandbox:
-        if header.get("op") == "call" and self.restricted is not None \
-                and header.get("name") not in self.config.full_environment_names:
-            return self.restricted
-        return self.student
+        if header.get("op") != "call":
+            return self.student  # values always come from the student's own run
+        if header.get("name") in self.config.full_environment_names:
+            return self.builder if self.builder is not None else self.student
+        return self.restricted if self.restricted is not None else self.student
 
     # --- C: the judge ---------------------------------------------------------------------
 

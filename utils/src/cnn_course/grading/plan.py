@@ -196,7 +196,8 @@ def grading_config(source: nbformat.NotebookNode | dict, *, where: str = "the so
     ...
     cnn_course.grading.plan.AssignmentError: the source notebook: unknown grading setting 'cell_timout' \
 in the metadata "cnn_course_grading"; known settings: cell_timeout, notebook_timeout, call_timeout, \
-memory_bytes, max_processes, max_output_bytes_per_cell, forbidden_modules, full_environment_names, data_folders
+memory_bytes, max_processes, max_output_bytes_per_cell, forbidden_modules, full_environment_names, \
+full_environment_forbidden_modules, data_folders
     """
     settings = (source.get("metadata") or {}).get(CONFIG_KEY, {})
     if not isinstance(settings, dict):
