@@ -14,6 +14,7 @@ from cnn_course.small_nets import (
     PerImageStandardization,
     cifar_tutorial_net,
     conv_bn_relu,
+    small_resnet,
     traffic_sign_net,
 )
 from hypothesis import given, settings
@@ -267,3 +268,63 @@ def test_per_image_standardization_equals_tensorflow(shape, scale):
 def test_lrn_rejects_a_negative_radius():
     with pytest.raises(ValueError, match="depth_radius must be a whole number >= 0, got -1"):
         LocalResponseNormalization(-1)
+
+
+# ----------------------------------------------------------------------------- small_resnet
+
+
+def bn(c):
+    return 4 * c  # scale, shift, moving mean, moving variance
+
+
+def test_small_resnet_parameters_equal_the_hand_count():
+    # widths 16, 32, 64, one block per stage, grey input; convolutions without bias (BN follows).
+    stem = conv(3, 1, 16, bias=False) + bn(16)
+    stage1 = 2 * (conv(3, 16, 16, bias=False) + bn(16))
+    stage2 = conv(3, 16, 32, bias=False) + conv(3, 32, 32, bias=False) + 2 * bn(32) + conv(1, 16, 32, bias=False) + bn(32)
+    stage3 = conv(3, 32, 64, bias=False) + conv(3, 64, 64, bias=False) + 2 * bn(64) + conv(1, 32, 64, bias=False) + bn(64)
+    assert small_resnet().count_params() == stem + stage1 + stage2 + stage3 + dense(64, 10) == 78_426
+    # The plain network: the same convolutions, no projections.
+    plain = conv(3, 1, 16, bias=False) + bn(16) + 2 * (conv(3, 16, 16, bias=False) + bn(16)) \
+        + conv(3, 16, 32, bias=False) + conv(3, 32, 32, bias=False) + 2 * bn(32) \
+        + conv(3, 32, 64, bias=False) + conv(3, 64, 64, bias=False) + 2 * bn(64) + dense(64, 10)
+    assert small_resnet(residual=False).count_params() == plain
+    # Without batch normalisation every convolution has its bias.
+    no_bn = conv(3, 1, 16) + 2 * conv(3, 16, 16) + conv(3, 16, 32) + conv(3, 32, 32) + conv(1, 16, 32) \
+        + conv(3, 32, 64) + conv(3, 64, 64) + conv(1, 32, 64) + dense(64, 10)
+    assert small_resnet(batch_norm=False).count_params() == no_bn
+
+
+def test_small_resnet_depth_names_and_shapes():
+    model = small_resnet(input_shape=(32, 32, 3), widths=(8, 16, 32, 64), blocks_per_stage=2)
+    assert model.name == "resnet18_bn" and model.output_shape == (None, 10)
+    assert sum(isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) for layer in model.layers
+               if "projection" not in layer.name) == 18
+    assert model.get_layer("stage4_block2_relu").output.shape == (None, 4, 4, 64)
+    assert small_resnet(residual=False, batch_norm=False).name == "plain8"
+    assert not any(isinstance(layer, keras.layers.Add) for layer in small_resnet(residual=False).layers)
+
+
+def test_a_residual_block_with_zero_weights_passes_its_input_on():
+    # With the block's convolutions zeroed, h = relu(f(h) + h) = relu(h): the shortcut carries it.
+    model = small_resnet(widths=(4,), batch_norm=False)
+    stem = keras.Model(model.input, model.get_layer("stem_relu").output)
+    block = keras.Model(model.input, model.get_layer("stage1_block1_relu").output)
+    for layer in model.layers:
+        if layer.name.startswith("stage1_block1_") and layer.weights:
+            layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(block.predict(images, verbose=0), stem.predict(images, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"widths": ()}, TypeError, "widths must be a non-empty list"),
+    ({"widths": (16, 0)}, ValueError, "each entry of widths must be positive"),
+    ({"blocks_per_stage": 0}, ValueError, "blocks_per_stage must be positive"),
+    ({"residual": 1}, TypeError, "residual must be True or False"),
+    ({"classes": 1}, ValueError, "classes must be at least 2"),
+    ({"input_shape": (2, 2, 1), "widths": (4, 8, 16)}, ValueError, "at least 4×4 pixels"),
+])
+def test_small_resnet_bad_arguments_say_what_is_wrong(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        small_resnet(**kwargs)

@@ -5,6 +5,8 @@
   Accelerating Deep Network Training by Reducing Internal Covariate Shift", 2015).
 * :func:`traffic_sign_net`: the lectures' network for the German traffic signs (GTSRB,
   43 classes), rebuilt from their TensorFlow 1 Estimator notebook.
+* :func:`small_resnet`: a small ResNet (or the same network without shortcuts, or
+  without batch normalisation) for the Fashion-MNIST benchmark.
 * :func:`cifar_tutorial_net`: TensorFlow's classic CIFAR-10 tutorial model and the
   variants of the lectures' table (:data:`CIFAR_TUTORIAL_VARIANTS`), with the local
   response normalisation it used (:class:`LocalResponseNormalization`) and its
@@ -36,6 +38,7 @@ __all__ = [
     "PerImageStandardization",
     "cifar_tutorial_net",
     "conv_bn_relu",
+    "small_resnet",
     "traffic_sign_net",
 ]
 
@@ -340,4 +343,97 @@ def cifar_tutorial_net(convs, input_shape=(32, 32, 3), classes: int = 10, *, lrn
     x = layers.Dense(192, activation="relu", kernel_regularizer=decay, name="local4")(x)
     outputs = layers.Dense(classes, name="logits")(x)
     name = "cifar_tutorial_" + "_".join(f"{k}x{k}x{f}" for k, f in convs)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------------------- small ResNet
+
+
+def _conv_maybe_bn(x, filters, strides, batch_norm: bool, name: str, relu: bool = True):
+    # Without batch normalisation the convolution keeps its bias (nothing removes it).
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=not batch_norm, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def small_resnet(input_shape=(28, 28, 1), classes: int = 10, widths=(16, 32, 64), blocks_per_stage: int = 1, *,
+                 residual: bool = True, batch_norm: bool = True, name: str | None = None):
+    """A small ResNet for 28×28 (or 32×32) images, or the same stack without shortcuts.
+
+    ``Rescaling(1/255)`` → a 3×3 stem convolution with ``widths[0]`` channels → one stage
+    per entry of ``widths``, each of ``blocks_per_stage`` basic blocks (two 3×3
+    convolutions; the first block of every stage after the first halves the height and
+    width with stride 2) → global average pooling → ``classes`` logits. He et al. 2015
+    ("Deep Residual Learning for Image Recognition") built their CIFAR-10 networks this way
+    (Section 4.2), with 16, 32 and 64 channels.
+
+    ``residual=True`` adds each block's input to its output before the last ReLU (a 1×1
+    projection, with batch normalisation if used, where the shape changes); ``residual=False``
+    is the *plain* network with exactly the same convolutions. ``batch_norm=False``
+    leaves out batch normalisation (the convolutions then keep their biases). The three
+    switches give the plain / residual / residual + BN comparison of
+    ``benchmarks/fashion_time_to_accuracy.py``.
+
+    Parameters
+    ----------
+    input_shape : (int, int, int)
+        (height, width, channels), pixel values 0-255.
+    classes : int
+        Number of classes.
+    widths : sequence of int
+        Channels of each stage.
+    blocks_per_stage : int
+        Basic blocks per stage (the network has ``2 · blocks_per_stage · len(widths) + 2``
+        weight layers: stem, block convolutions and the classifier).
+    residual, batch_norm : bool
+        Shortcuts, batch normalisation.
+    name : str, optional
+        The model's name (default e.g. ``"resnet8_bn"`` or ``"plain8"``).
+
+    Returns
+    -------
+    keras.Model
+        Outputs ``classes`` logits.
+
+    Examples
+    --------
+    >>> model = small_resnet()
+    >>> model.name, model.output_shape
+    ('resnet8_bn', (None, 10))
+    >>> small_resnet(residual=False, batch_norm=False).count_params() < model.count_params()
+    True
+    """
+    _check_classes(classes)
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
+        raise TypeError(f"widths must be a non-empty list of channel counts, got {widths!r}")
+    for width in widths:
+        _check_positive_int(width, "each entry of widths")
+    _check_positive_int(blocks_per_stage, "blocks_per_stage")
+    for flag, what in ((residual, "residual"), (batch_norm, "batch_norm")):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{what} must be True or False, got {flag!r}")
+    inputs = _image_input(input_shape, smallest=2 ** (len(widths) - 1))
+    depth = 2 * blocks_per_stage * len(widths) + 2
+    if name is None:
+        name = f"{'resnet' if residual else 'plain'}{depth}{'_bn' if batch_norm else ''}"
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = _conv_maybe_bn(x, widths[0], 1, batch_norm, "stem")
+    for stage, width in enumerate(widths, start=1):
+        for block in range(1, blocks_per_stage + 1):
+            prefix = f"stage{stage}_block{block}"
+            strides = 2 if stage > 1 and block == 1 else 1
+            shortcut = x
+            x = _conv_maybe_bn(x, width, strides, batch_norm, f"{prefix}_a")
+            x = _conv_maybe_bn(x, width, 1, batch_norm, f"{prefix}_b", relu=False)
+            if residual:
+                if strides != 1 or shortcut.shape[-1] != width:
+                    shortcut = layers.Conv2D(width, 1, strides=strides, use_bias=not batch_norm,
+                                             name=f"{prefix}_projection")(shortcut)
+                    if batch_norm:
+                        shortcut = layers.BatchNormalization(name=f"{prefix}_projection_bn")(shortcut)
+                x = layers.Add(name=f"{prefix}_add")([x, shortcut])
+            x = layers.ReLU(name=f"{prefix}_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="average")(x)
+    outputs = layers.Dense(classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
