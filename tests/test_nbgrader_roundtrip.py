@@ -226,6 +226,78 @@ model = build_model()
                            "ex5-check", "ex5-hidden", "sanity-initial-loss", "sanity-overfit",
                            "ex6-check", "ex6-hidden"],
     },
+    "ps3_deeper_networks": {
+        "replacements": {
+            "ex1-solution": '''
+import keras
+
+
+def batch_norm_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.99, eps=1e-3):
+    x = np.asarray(x, dtype=np.float64)
+    weights = [np.asarray(value, dtype=np.float64) for value in (gamma, beta, running_mean, running_var)]
+    if x.ndim < 2 or any(weight.shape != (x.shape[-1],) for weight in weights):
+        raise ValueError("wrong shapes")
+    layer = keras.layers.BatchNormalization(momentum=momentum, epsilon=eps, dtype="float64")
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    out = keras.ops.convert_to_numpy(layer(x, training=training))
+    new_mean, new_var = (keras.ops.convert_to_numpy(value) for value in (layer.moving_mean, layer.moving_variance))
+    return out, new_mean, new_var, (x, *weights, bool(training), float(eps))
+''',
+            "ex2-solution": '''
+import tensorflow as tf
+
+
+def batch_norm_backward(dout, cache):
+    x, gamma, beta, running_mean, running_var, training, eps = cache
+    dout = np.asarray(dout, dtype=np.float64)
+    if dout.shape != np.shape(x):
+        raise ValueError("dout must have the shape of x")
+    x, gamma, beta = (tf.Variable(np.asarray(value, dtype=np.float64)) for value in (x, gamma, beta))
+    with tf.GradientTape() as tape:
+        if training:
+            mean, variance = tf.nn.moments(x, list(range(len(x.shape) - 1)))
+        else:
+            mean, variance = tf.constant(running_mean), tf.constant(running_var)
+        loss = tf.reduce_sum(tf.nn.batch_normalization(x, mean, variance, beta, gamma, eps) * dout)
+    return tuple(gradient.numpy() for gradient in tape.gradient(loss, [x, gamma, beta]))
+''',
+            "ex3-solution": '''
+from cnn_course.architectures import residual_block as library_residual_block
+
+
+def residual_block(x, filters, stride=1):
+    return library_residual_block(x, filters, stride)
+
+
+def residual_block_model(input_shape, filters, stride=1):
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, residual_block(inputs, filters, stride))
+''',
+            "ex4-solution": '''
+from cnn_course.architectures import inception_module as library_inception_module
+
+
+def inception_module(x, f1, f3_reduce, f3, f5_reduce, f5, pool_proj):
+    return library_inception_module(x, f1, f3_reduce, f3, f5_reduce, f5, pool_proj)
+
+
+def inception_module_model(input_shape, f1, f3_reduce, f3, f5_reduce, f5, pool_proj):
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, inception_module(inputs, f1, f3_reduce, f3, f5_reduce, f5, pool_proj))
+''',
+            # Not trained (the solution's training would cost another minute and a half): the checks
+            # reject build_resnet, whose blocks come from cnn_course, before they look at training.
+            "ex5-train-solution": '''
+model = build_resnet()
+training_history = {"loss": [2.3], "accuracy": [0.1], "val_loss": [2.3], "val_accuracy": [0.1]}
+''',
+        },
+        # build_resnet uses residual_block (cnn_course), so Exercise 5 loses its points too.
+        "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
+                           "ex4-check", "ex4-hidden", "ex5-check", "ex5-hidden", "ex5-train-check",
+                           "ex5-train-hidden"],
+    },
 }
 
 # What a check shows when it rejects a library answer: the grader serves the student's functions
@@ -860,3 +932,44 @@ def test_library_answers_for_ps2_would_be_right_without_the_rule():
         grad_out = rng.normal(size=(shape[0] // size, shape[1] // size))
         np.testing.assert_allclose(library["max_pool_backward"](x, grad_out, size=size),
                                    reference["max_pool_backward"](x, grad_out, size=size), atol=1e-12)
+
+
+def test_library_answers_for_ps3_would_be_right_without_the_rule():
+    """The Keras, TensorFlow and cnn_course answers in LIBRARY_ANSWERS compute what the solutions compute;
+    only the rules (NumPy only in Part A, no cnn_course in Part B) reject them."""
+    import numpy as np
+
+    if "ps3_deeper_networks" not in ASSIGNMENTS:
+        pytest.skip("ps3_deeper_networks is not in solutions/")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    source = nbformat.read(SOLUTIONS_DIR / "ps3_deeper_networks" / "ps3_deeper_networks.ipynb", as_version=4)
+    reference, library = {"np": np, "keras": keras}, {"np": np, "keras": keras}
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps3_deeper_networks"]["replacements"][grade_id], library)  # noqa: S102
+    rng = np.random.default_rng(3)
+    for shape, training, momentum, eps in [((6, 3), True, 0.99, 1e-3), ((2, 4, 3, 2), True, 0.9, 1e-5),
+                                           ((5, 2), False, 0.99, 1e-3), ((1, 3, 3, 4), False, 0.5, 0.1)]:
+        channels = shape[-1]
+        arguments = [rng.normal(loc=1.0, scale=2.0, size=shape), rng.normal(size=channels), rng.normal(size=channels),
+                     rng.normal(size=channels), rng.uniform(0.5, 2.0, size=channels), training]
+        options = {"momentum": momentum, "eps": eps}
+        dout = rng.normal(size=shape)
+        got, expected = library["batch_norm_forward"](*arguments, **options), reference["batch_norm_forward"](*arguments, **options)
+        for got_array, expected_array in zip(got[:3], expected[:3], strict=True):
+            np.testing.assert_allclose(got_array, expected_array, rtol=1e-9, atol=1e-9)
+        for got_array, expected_array in zip(library["batch_norm_backward"](dout, got[3]),
+                                             reference["batch_norm_backward"](dout, expected[3]), strict=True):
+            np.testing.assert_allclose(got_array, expected_array, rtol=1e-9, atol=1e-9)
+    for input_shape, filters, stride in [((8, 8, 4), 4, 1), ((9, 9, 3), 6, 2), ((6, 6, 5), 8, 1)]:
+        got = library["residual_block_model"](input_shape, filters, stride)
+        expected = reference["residual_block_model"](input_shape, filters, stride)
+        assert (got.output_shape, got.count_params()) == (expected.output_shape, expected.count_params())
+    for input_shape, filters in [((28, 28, 192), (64, 96, 128, 16, 32, 32)), ((7, 5, 3), (2, 3, 4, 1, 2, 3))]:
+        got = library["inception_module_model"](input_shape, *filters)
+        expected = reference["inception_module_model"](input_shape, *filters)
+        assert (got.output_shape, got.count_params()) == (expected.output_shape, expected.count_params())
