@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--target", type=float, default=0.93, help="validation accuracy to reach (default 0.93)")
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS),
                         help="networks to train, in this order (default: all four)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="channels of each stage")
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64], help="channels of each stage")
     parser.add_argument("--blocks", type=int, default=1, help="basic blocks per stage (default 1)")
     parser.add_argument("--epochs", type=int, default=6, help="length of the one-cycle schedule (default 6)")
     parser.add_argument("--batch-size", type=int, default=128)
