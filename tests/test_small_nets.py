@@ -328,3 +328,29 @@ def test_a_residual_block_with_zero_weights_passes_its_input_on():
 def test_small_resnet_bad_arguments_say_what_is_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
         small_resnet(**kwargs)
+
+
+@pytest.mark.slow
+def test_fashion_benchmark_quick_mode_prints_json_last_line():
+    # The benchmark's code path (data split, one-cycle training, timing, test once, JSON), not its
+    # figures: one epoch on 2,000 images reaches no target.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    completed = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "fashion_time_to_accuracy.py"),
+                                "--quick", "--networks", "plain", "resnet_bn"], capture_output=True, text=True,
+                               timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=root)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = completed.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["target"] == 0.93 and result["recipe"]["quick"] is True
+    assert list(result["networks"]) == ["plain", "resnet_bn"]
+    for name, figures in result["networks"].items():
+        assert figures["epochs_run"] == 1 and figures["seconds_to_target"] is None, name
+        assert 0 <= figures["test_accuracy"] <= 1 and figures["training_seconds"] > 0, name
+        assert any(line.startswith(f"  {name} epoch 1:") for line in lines), name
+    assert result["networks"]["plain"]["parameters"] < result["networks"]["resnet_bn"]["parameters"]
+    assert any("validation 6000 (held out from the training set)" in line for line in lines)
