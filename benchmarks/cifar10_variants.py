@@ -57,19 +57,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import load_average  # noqa: E402
 from cnn_course.data import DataUnavailableError, load_cifar10  # noqa: E402
 from cnn_course.models import hold_out_validation  # noqa: E402
 from cnn_course.small_nets import CIFAR_TUTORIAL_VARIANTS, cifar_tutorial_net  # noqa: E402
 
 BATCH_SIZE = 128
-
-
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 class BestEpoch(keras.callbacks.Callback):

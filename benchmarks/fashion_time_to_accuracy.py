@@ -48,19 +48,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import load_average, print_epochs  # noqa: E402
 from cnn_course.data import load_fashion_mnist  # noqa: E402
 from cnn_course.models import OneCycleSchedule, TimeToAccuracy, hold_out_validation, mnist_as_inputs  # noqa: E402
 from cnn_course.small_nets import small_resnet  # noqa: E402
 
 NETWORKS = {"resnet_bn": (True, True), "resnet": (True, False), "plain_bn": (False, True), "plain": (False, False)}
-
-
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def train(name: str, data, args) -> dict:
@@ -78,11 +71,7 @@ def train(name: str, data, args) -> dict:
     clock = TimeToAccuracy(args.target, stop_at_target=False)  # the schedule runs to its end
     model.fit(x_fit, y_fit, batch_size=args.batch_size, epochs=args.epochs, validation_data=(x_val, y_val),
               verbose=0, callbacks=[clock])
-    total = 0.0
-    for epoch, (spent, accuracy) in enumerate(zip(clock.seconds, clock.accuracies, strict=True)):
-        total += spent
-        print(f"  {name} epoch {epoch + 1}: {spent:6.1f} s training (total {total:6.1f} s), "
-              f"validation accuracy {accuracy:.4f}", flush=True)
+    print_epochs(name, clock.seconds, clock.accuracies)
     _, test_accuracy = model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
     print(f"  {name}: test accuracy {test_accuracy:.4f} (once, after training)", flush=True)
     return {

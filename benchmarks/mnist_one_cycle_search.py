@@ -41,6 +41,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from _common import load_average  # noqa: E402
 from cnn_course.data import load_mnist  # noqa: E402
 from cnn_course.models import (  # noqa: E402
     FAST_BATCH_SIZE,
@@ -49,14 +50,6 @@ from cnn_course.models import (  # noqa: E402
     mnist_as_inputs,
     train_fast_mnist,
 )
-
-
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def main(argv=None) -> dict:

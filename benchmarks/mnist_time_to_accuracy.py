@@ -66,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import load_average, print_epochs  # noqa: E402
 from cnn_course.data import load_mnist  # noqa: E402
 from cnn_course.models import (  # noqa: E402
     FAST_BATCH_SIZE,
@@ -97,22 +98,6 @@ OTHERS = {
                "retired Keras 2 example, Adam 0.001"),
 }
 NAMES = ["ours", "ours_no_bn", *OTHERS]
-
-
-def load_average() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def print_epochs(name: str, seconds, accuracies) -> None:
-    total = 0.0
-    for epoch, (spent, accuracy) in enumerate(zip(seconds, accuracies, strict=True)):
-        total += spent
-        print(f"  {name} epoch {epoch + 1}: {spent:6.1f} s training (total {total:6.1f} s), "
-              f"validation accuracy {accuracy:.4f}", flush=True)
 
 
 def summary(clock: TimeToAccuracy, test_accuracy: float) -> dict:
