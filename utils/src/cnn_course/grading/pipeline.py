@@ -109,7 +109,7 @@ class ReferenceOutputs:
         self._outputs: dict[str, bytes] = {}
         self._computing: dict[str, threading.Lock] = {}
         self._bytes = 0
-        self.computed = 0  # scripts run (not kept ones reused), for the benchmark's report
+        self.computed = 0  # scripts run (not kept ones reused), so tests can see what was reused
 
     @staticmethod
     def key(python: str, script: str, data: bytes) -> str:
