@@ -41,6 +41,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from ._checks import check_positive_int
+
 __all__ = [
     "GOOGLENET_MODULES",
     "IMAGENET_RESNETS",
@@ -69,14 +71,6 @@ __all__ = [
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be a whole number, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{what} must be positive, got {value}")
-    return value
-
-
 def _input(input_shape, name: str = "image"):
     """A Keras ``Input`` after checking that ``input_shape`` is (height, width, channels)."""
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
@@ -88,7 +82,7 @@ def _input(input_shape, name: str = "image"):
         )
     for size, axis in zip(input_shape, ("height", "width", "channels"), strict=True):
         if size is not None:
-            _check_positive_int(size, f"the {axis} in input_shape")
+            check_positive_int(size, f"the {axis} in input_shape")
     return keras.Input(shape=tuple(input_shape), name=name)
 
 
@@ -164,7 +158,7 @@ def lenet5(*, input_shape=(32, 32, 1), classes: int = 10, connection_table: bool
     >>> trainable_parameters(lenet5(connection_table=False)) - trainable_parameters(lenet5())
     900
     """
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     inputs = _input(input_shape)
     # C5's 5x5 kernels need S4 maps of at least 5x5, i.e. an input of at least 32x32
     # (MNIST's 28x28 digits were padded to 32x32 in the paper).
@@ -208,7 +202,7 @@ def alexnet_two_tower_parameters(classes: int = 1000) -> int:
     >>> alexnet_two_tower_parameters()
     60965224
     """
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
 
     def conv(k, c_in, c_out, groups=1):
         return k * k * (c_in // groups) * c_out + c_out
@@ -239,7 +233,7 @@ def alexnet(*, input_shape=(227, 227, 3), classes: int = 1000, two_towers: bool 
     >>> alexnet(input_shape=(227, 227, 3), classes=10).get_layer("conv1").output.shape
     (None, 55, 55, 96)
     """
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     groups = 2 if two_towers else 1
     inputs = _input(input_shape)
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(inputs)
@@ -291,7 +285,7 @@ def vgg(config: str = "D", *, input_shape=(224, 224, 3), classes: int = 1000,
         raise ValueError(f"unknown VGG configuration {config!r}: expected one of "
                          f"{', '.join(VGG_CONFIGS)} (Simonyan & Zisserman 2014, Table 1)")
     config = config.upper()
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     inputs = _input(input_shape)
     x = inputs
     for b, block in enumerate(VGG_CONFIGS[config], start=1):
@@ -331,7 +325,7 @@ def inception_module(x, f1, f3_reduce, f3, f5_reduce, f5, pool_proj, *, name=Non
     _check_tensor(x)
     for value, what in zip((f1, f3_reduce, f3, f5_reduce, f5, pool_proj),
                            ("f1", "f3_reduce", "f3", "f5_reduce", "f5", "pool_proj"), strict=True):
-        _check_positive_int(value, what)
+        check_positive_int(value, what)
     p = f"{name}_" if name else ""
 
     def conv(t, filters, kernel, label):
@@ -403,7 +397,7 @@ def googlenet(*, input_shape=(224, 224, 3), classes: int = 1000, dropout: float 
     >>> sum(f[0] + f[2] + f[4] + f[5] for label, f in GOOGLENET_MODULES if label == "5b")
     1024
     """
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     inputs = _input(input_shape)
     x = layers.Conv2D(64, 7, strides=2, padding="same", activation="relu", name="conv1_7x7")(inputs)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -463,7 +457,7 @@ def googlenet_table(classes: int = 1000) -> list[GoogLeNetRow]:
     >>> row.name, row.params, row.weights, row.paper_k
     ('inception 3a', 163696, 163328, 159)
     """
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     model = googlenet(classes=classes)
     by_row: dict[str, list] = {}
     for layer in model.layers:
@@ -511,9 +505,9 @@ def separable_conv(x, filters, kernel_size=3, *, stride=1, use_bias=False, name=
     656
     """
     _check_tensor(x)
-    _check_positive_int(filters, "filters")
-    _check_positive_int(kernel_size, "kernel_size")
-    _check_positive_int(stride, "stride")
+    check_positive_int(filters, "filters")
+    check_positive_int(kernel_size, "kernel_size")
+    check_positive_int(stride, "stride")
     return layers.SeparableConv2D(filters, kernel_size, strides=stride, padding="same",
                                   use_bias=use_bias, name=name)(x)
 
@@ -535,8 +529,8 @@ def xception_block(x, filters, *, repeats=2, downsample=True, relu_first=True, n
     (None, 16, 16, 128)
     """
     _check_tensor(x)
-    _check_positive_int(filters, "filters")
-    _check_positive_int(repeats, "repeats")
+    check_positive_int(filters, "filters")
+    check_positive_int(repeats, "repeats")
     if not downsample and x.shape[-1] != filters:
         raise ValueError(f"an identity shortcut needs as many filters as input channels: "
                          f"got {filters} filters for {x.shape[-1]} channels (use downsample=True)")
@@ -588,8 +582,8 @@ def residual_block(x, filters, stride=1, bottleneck=False, preactivation=False, 
     (None, 56, 56, 256)
     """
     _check_tensor(x)
-    _check_positive_int(filters, "filters")
-    _check_positive_int(stride, "stride")
+    check_positive_int(filters, "filters")
+    check_positive_int(stride, "stride")
     if shortcut not in SHORTCUTS:
         raise ValueError(f"unknown shortcut {shortcut!r}: expected one of {', '.join(SHORTCUTS)}")
     p = f"{name}_" if name else None
@@ -677,7 +671,7 @@ def resnet(depth: int = 50, *, input_shape=None, classes=None, preactivation=Fal
     if input_shape is None:
         input_shape = (32, 32, 3) if cifar else (224, 224, 3)
     classes = (10 if cifar else 1000) if classes is None else classes
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     shortcut = shortcut or ("zero-pad" if cifar else "projection")
     inputs = _input(input_shape)
 
@@ -726,8 +720,8 @@ def dense_block(x, layers, growth_rate, bottleneck=True, *, name=None):
     (None, 56, 56, 256)
     """
     _check_tensor(x)
-    _check_positive_int(layers, "layers (the number of layers in the block)")
-    _check_positive_int(growth_rate, "growth_rate")
+    check_positive_int(layers, "layers (the number of layers in the block)")
+    check_positive_int(growth_rate, "growth_rate")
     p = f"{name}_" if name else None
     # The argument ``layers`` hides the module imported as ``layers``: use keras.layers.
     for i in range(1, layers + 1):
@@ -778,8 +772,8 @@ def densenet121(*, input_shape=(224, 224, 3), classes: int = 1000, growth_rate: 
     >>> 64 + 32 * (6 + 12 + 24 + 16) - (64 + 32 * 6) // 2 - (128 + 32 * 12) // 2 - (256 + 32 * 24) // 2
     1024
     """
-    _check_positive_int(classes, "classes")
-    _check_positive_int(growth_rate, "growth_rate")
+    check_positive_int(classes, "classes")
+    check_positive_int(growth_rate, "growth_rate")
     inputs = _input(input_shape)
     x = layers.Conv2D(2 * growth_rate, 7, strides=2, padding="same", use_bias=False,
                       name="stem_conv")(inputs)

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import numeric_array
+
 __all__ = ["BatchNormCache", "batch_norm_backward", "batch_norm_forward"]
 
 
@@ -291,15 +293,7 @@ def batch_norm_backward(dout, cache):
 
 def _numbers(value, name: str) -> np.ndarray:
     """``value`` as an array of ints or floats (booleans and everything else are refused)."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of numbers, got the string {value!r}")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"{name} must hold integer or float numbers, got dtype {array.dtype}")
-    return array
+    return numeric_array(value, name)
 
 
 def _per_channel(value, name: str, channels: int) -> np.ndarray:

@@ -57,6 +57,7 @@ import numbers
 
 import numpy as np
 
+from ._checks import numeric_array
 from ._geometry import (
     PADDING_WORDS,
     as_pair,
@@ -90,21 +91,7 @@ _PAD_MODES = ("constant", "reflect", "symmetric", "edge")
 
 def _as_array(value, name: str) -> np.ndarray:
     """``value`` as an array of numbers; booleans count as the integers 0 and 1."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of numbers, got the string {value!r}")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged nested lists
-        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
-    if array.dtype == bool:
-        return array.astype(np.int64)
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(
-            f"{name} must hold integer or float numbers, got dtype {array.dtype}"
-            + (" (complex numbers are not supported)" if np.issubdtype(array.dtype, np.complexfloating)
-               else "")
-        )
-    return array
+    return numeric_array(value, name, booleans=True)
 
 
 def _check_padding(padding):

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from ._checks import check_positive_int
+
 __all__ = [
     "CIFAR_TUTORIAL_VARIANTS",
     "LocalResponseNormalization",
@@ -60,14 +62,6 @@ CIFAR_TUTORIAL_VARIANTS = {
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be a whole number, got {value!r} ({type(value).__name__})")
-    if value <= 0:
-        raise ValueError(f"{what} must be positive, got {value}")
-    return value
-
-
 def _image_input(input_shape, smallest: int):
     """A Keras ``Input`` after checking ``input_shape`` = (height, width, channels)."""
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
@@ -76,7 +70,7 @@ def _image_input(input_shape, smallest: int):
         raise ValueError(f"input_shape must be (height, width, channels): 3 numbers for one image "
                          f"(Keras adds the batch axis), got {len(input_shape)}: {tuple(input_shape)}")
     for size, axis in zip(input_shape, ("height", "width", "channels"), strict=True):
-        _check_positive_int(size, f"the {axis} in input_shape")
+        check_positive_int(size, f"the {axis} in input_shape")
     if min(input_shape[:2]) < smallest:
         raise ValueError(f"this network needs images of at least {smallest}×{smallest} pixels, "
                          f"got {input_shape[0]}×{input_shape[1]}")
@@ -84,7 +78,7 @@ def _image_input(input_shape, smallest: int):
 
 
 def _check_classes(classes) -> int:
-    _check_positive_int(classes, "classes")
+    check_positive_int(classes, "classes")
     if classes < 2:
         raise ValueError(f"classes must be at least 2 (one logit per class), got {classes}")
     return classes
@@ -133,9 +127,9 @@ def conv_bn_relu(x, filters: int, kernel_size: int = 3, *, strides: int = 1, nam
         shape = getattr(x, "shape", None)
         raise ValueError("x must be a 4-D feature map (batch, height, width, channels), got "
                          f"{'no shape' if shape is None else f'shape {tuple(shape)}'}")
-    _check_positive_int(filters, "filters")
-    _check_positive_int(kernel_size, "kernel_size")
-    _check_positive_int(strides, "strides")
+    check_positive_int(filters, "filters")
+    check_positive_int(kernel_size, "kernel_size")
+    check_positive_int(strides, "strides")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string or None, got {name!r}")
     names = (None, None, None) if name is None else (f"{name}_conv", f"{name}_bn", f"{name}_relu")
@@ -186,8 +180,8 @@ def traffic_sign_net(input_shape=(32, 32, 3), classes: int = 43, base_channels: 
     ((None, 10), (None, 7, 7, 32))
     """
     _check_classes(classes)
-    _check_positive_int(base_channels, "base_channels")
-    _check_positive_int(dense_units, "dense_units")
+    check_positive_int(base_channels, "base_channels")
+    check_positive_int(dense_units, "dense_units")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
         raise TypeError(f"dropout must be a number (a rate in [0, 1)), got {dropout!r}")
     if not 0 <= dropout < 1:
@@ -323,8 +317,8 @@ def cifar_tutorial_net(convs, input_shape=(32, 32, 3), classes: int = 10, *, lrn
     for i, pair in enumerate(convs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
             raise ValueError(f"convs[{i}] must be a pair (kernel_size, filters), got {pair!r}")
-        _check_positive_int(pair[0], f"the kernel size of convs[{i}]")
-        _check_positive_int(pair[1], f"the number of filters of convs[{i}]")
+        check_positive_int(pair[0], f"the kernel size of convs[{i}]")
+        check_positive_int(pair[1], f"the number of filters of convs[{i}]")
     _check_classes(classes)
     inputs = _image_input(input_shape, smallest=1)
     x = PerImageStandardization(name="standardize")(inputs)
@@ -408,8 +402,8 @@ def small_resnet(input_shape=(28, 28, 1), classes: int = 10, widths=(16, 32, 64)
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
         raise TypeError(f"widths must be a non-empty list of channel counts, got {widths!r}")
     for width in widths:
-        _check_positive_int(width, "each entry of widths")
-    _check_positive_int(blocks_per_stage, "blocks_per_stage")
+        check_positive_int(width, "each entry of widths")
+    check_positive_int(blocks_per_stage, "blocks_per_stage")
     for flag, what in ((residual, "residual"), (batch_norm, "batch_norm")):
         if not isinstance(flag, bool):
             raise TypeError(f"{what} must be True or False, got {flag!r}")
