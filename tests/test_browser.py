@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 START_PAGE = REPO_ROOT / "course" / "00_start_here.ipynb"
 START_PAGE_KEY = START_PAGE.relative_to(REPO_ROOT).as_posix()  # "course/00_start_here.ipynb"
 PS1 = "assignments/ps1_convolution/ps1_convolution.ipynb"
+PS3 = "assignments/ps3_deeper_networks/ps3_deeper_networks.ipynb"
 WIDGET = ".cnn-course-blur-explorer"
 STEPPER = ".cnn-course-sliding-window-stepper"
 EXPLORER = ".cnn-course-convolution-explorer"
@@ -252,32 +253,39 @@ def test_start_page_runs_and_blur_slider_updates_the_picture(course, notebook_ti
     print(f"start page in the browser: Run All {run_seconds:.1f} s, whole test {seconds:.1f} s")
 
 
+def _open_from_start_page(page, course, assignment):
+    """Follow the start page's link to `assignment` and wait until its first cell shows."""
+    page.goto(course.server.lab_url(START_PAGE_KEY, workspace="links"))
+    start_page = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    # JupyterLab resolves the link ../assignments/... to the server's /files/assignments/...
+    link = start_page.locator(f'.jp-RenderedMarkdown a[href*="/files/{assignment}"]').first
+    link.wait_for(state="attached", timeout=60_000)
+    link.scroll_into_view_if_needed()
+    link.click()
+    current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    _wait_until(lambda: current_tab.text_content().strip() == assignment.rsplit("/", 1)[1],
+                f"the notebook {assignment} to open in a tab")
+    opened = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    opened.locator(".jp-Cell").first.wait_for(timeout=60_000)
+    first_cell = nbformat.read(course.clone / assignment, as_version=4).cells[0].source.splitlines()[0]
+    _wait_until(lambda: first_cell.lstrip("# ") in (opened.locator(".jp-Cell").first.text_content() or ""),
+                f"the first cell of {assignment}")
+    assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").first.text_content()
+
+
 @pytest.mark.timeout(300)
-def test_a_student_reaches_ps1_and_an_instructor_sees_every_assignment_in_the_formgrader(course, tmp_path):
+def test_a_student_reaches_ps1_and_ps3_and_an_instructor_sees_every_assignment_in_the_formgrader(course, tmp_path):
     server = course.server
     expected = _assignments(course.clone)
-    assert {"ps0_images", "ps1_convolution", "ps2_keras_cnn"} <= expected
+    assert {"ps0_images", "ps1_convolution", "ps2_keras_cnn", "ps3_deeper_networks"} <= expected
     checkout_grading_state = _grading_state(REPO_ROOT)
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
-            # --- the student: start page -> PS1
-            page.goto(server.lab_url(START_PAGE_KEY, workspace="links"))
-            start_page = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            # JupyterLab resolves the link ../assignments/... to the server's /files/assignments/...
-            link = start_page.locator(f'.jp-RenderedMarkdown a[href*="/files/{PS1}"]').first
-            link.wait_for(state="attached", timeout=60_000)
-            link.scroll_into_view_if_needed()
-            link.click()
-            current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
-            _wait_until(lambda: current_tab.text_content().strip() == PS1.rsplit("/", 1)[1],
-                        "the PS1 notebook to open in a tab")
-            ps1 = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-            ps1.locator(".jp-Cell").first.wait_for(timeout=60_000)
-            first_cell = nbformat.read(course.clone / PS1, as_version=4).cells[0].source.splitlines()[0]
-            _wait_until(lambda: first_cell.lstrip("# ") in (ps1.locator(".jp-Cell").first.text_content() or ""),
-                        "the PS1 notebook's first cell")
-            assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").first.text_content()
+            # --- the student: start page -> PS1, and back on the start page -> PS3 (week 4)
+            _open_from_start_page(page, course, PS1)
             page.screenshot(path=ARTIFACTS / "start_here_to_ps1.png")
+            _open_from_start_page(page, course, PS3)
+            page.screenshot(path=ARTIFACTS / "start_here_to_ps3.png")
 
             # --- the instructor: Nbgrader ▸ Formgrader lists every assignment
             page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Nbgrader$")).click()
