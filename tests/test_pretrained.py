@@ -466,6 +466,17 @@ def test_preprocess_explains_wrong_inputs():
         pretrained.preprocess(np.zeros((224, 224), np.uint8))
 
 
+def test_preprocess_takes_other_sizes_for_a_rebuilt_network():
+    image = pretrained.resize_for_model(data.chelsea(), 96)
+    x = pretrained.preprocess(image, size=96)
+    assert x.shape == (1, 96, 96, 3)
+    np.testing.assert_array_equal(x[0], image.astype(np.float32) / np.float32(127.5) - 1)
+    with pytest.raises(ValueError, match=r"\(N, 96, 96, 3\).*got \(224, 224, 3\).*resize_for_model\(image, 96\)"):
+        pretrained.preprocess(np.zeros((224, 224, 3), np.uint8), size=96)
+    with pytest.raises(ValueError, match="size must be a positive whole number"):
+        pretrained.preprocess(image, size=0)
+
+
 def test_resize_for_model_crops_the_centre_square():
     # Three 100x100 squares side by side: red | green | blue. The centre crop is all green.
     image = np.zeros((100, 300, 3), np.uint8)

@@ -131,38 +131,48 @@ def resize_for_model(image, size: int = IMAGE_SIZE) -> np.ndarray:
     return np.round(np.clip(resized, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def preprocess(images) -> np.ndarray:
+def preprocess(images, size: int = IMAGE_SIZE) -> np.ndarray:
     """Scale uint8 RGB images to the float32 [-1, 1] input of :func:`mobilenet_v2`.
 
     Parameters
     ----------
     images : numpy.ndarray
-        ``(N, 224, 224, 3)`` uint8 RGB images, or one ``(224, 224, 3)`` image
+        ``(N, size, size, 3)`` uint8 RGB images, or one ``(size, size, 3)`` image
         (a batch axis is added).
+    size : int
+        The side the images must have: 224 for :func:`mobilenet_v2`; another size for the
+        same network rebuilt at a smaller input (``cnn_course.transfer.feature_extractor``
+        with ``input_shape``), e.g. 96 to save CPU time.
 
     Returns
     -------
     numpy.ndarray
-        float32, shape ``(N, 224, 224, 3)``, values ``images / 127.5 - 1``.
+        float32, shape ``(N, size, size, 3)``, values ``images / 127.5 - 1``.
 
     Examples
     --------
     >>> x = preprocess(np.full((224, 224, 3), 255, np.uint8))
     >>> x.shape, float(x.max())
     ((1, 224, 224, 3), 1.0)
+    >>> preprocess(np.zeros((2, 96, 96, 3), np.uint8), size=96).shape
+    (2, 96, 96, 3)
     """
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"size must be a positive whole number of pixels, got {size!r}")
+    size = int(size)
     array = np.asarray(images)
-    expected = f"(N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3)"
+    expected = f"(N, {size}, {size}, 3)"
+    resize_hint = "resize_for_model(image)" if size == IMAGE_SIZE else f"resize_for_model(image, {size})"
     if array.dtype != np.uint8:
         raise TypeError(
             f"expected uint8 RGB images (values 0..255), got dtype {array.dtype}; "
-            "resize_for_model(image) turns a photo into one"
+            f"{resize_hint} turns a photo into one"
         )
     if array.ndim == 3:
         array = array[None]
-    if array.ndim != 4 or array.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
+    if array.ndim != 4 or array.shape[1:] != (size, size, 3):
         raise ValueError(
-            f"expected images of shape {expected} or one image of shape ({IMAGE_SIZE}, {IMAGE_SIZE}, 3), "
-            f"got {np.shape(images)}; resize_for_model(image) crops and resizes a photo to fit"
+            f"expected images of shape {expected} or one image of shape ({size}, {size}, 3), "
+            f"got {np.shape(images)}; {resize_hint} crops and resizes a photo to fit"
         )
     return (array.astype(np.float32) / np.float32(127.5) - np.float32(1.0)).astype(np.float32)
