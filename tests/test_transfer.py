@@ -440,3 +440,26 @@ def test_errors_speak_the_students_language():
         feature_extractor(unbuilt)
     with pytest.raises(ValueError, match=r"base must take images \(batch, height, width, channels\)"):
         feature_extractor(vectors)
+
+
+@pytest.mark.slow
+def test_inference_speed_benchmark_quick_mode_prints_json_last_line():
+    # The benchmark's code path (real photos at four sizes through feature_extractor, timing, JSON),
+    # not its figures (timing is never asserted).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    completed = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "mobilenet_inference_speed.py"),
+                                "--quick"], capture_output=True, text=True, timeout=600,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=root)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = completed.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert list(result["sizes"]) == ["96", "128", "160", "224"] and result["images"] == 8
+    for size, row in result["sizes"].items():
+        assert row["images_per_second"] > 0 and row["pixel_ratio"] == round((224 / int(size)) ** 2, 2), size
+        assert any(line.startswith(f"{int(size):4d} px:") for line in lines), size
+    assert result["sizes"]["224"]["speedup_vs_224"] == 1.0
