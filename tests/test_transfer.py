@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from cnn_course import pretrained
+from cnn_course import pretrained, transfer
 from cnn_course.transfer import (
     cache_features,
     feature_extractor,
@@ -463,3 +463,61 @@ def test_inference_speed_benchmark_quick_mode_prints_json_last_line():
         assert row["images_per_second"] > 0 and row["pixel_ratio"] == round((224 / int(size)) ** 2, 2), size
         assert any(line.startswith(f"{int(size):4d} px:") for line in lines), size
     assert result["sizes"]["224"]["speedup_vs_224"] == 1.0
+
+
+# --- features kept on disk between notebooks ------------------------------------------------
+
+
+def _pooling_extractor(scale=1.0):
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(3, 1, use_bias=False, kernel_initializer=keras.initializers.Constant(scale))(inputs)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+def test_stored_features_are_computed_once_and_read_back(tmp_path, capsys):
+    extractor = _pooling_extractor()
+    images = np.random.default_rng(0).random((5, 4, 4, 2)).astype("float32")
+    first = transfer.stored_features(extractor, images, name="demo", cache_dir=tmp_path)
+    assert "computed and stored" in capsys.readouterr().out
+    np.testing.assert_array_equal(first, transfer.cache_features(extractor, images))
+    files = sorted(p.name for p in (tmp_path / "cnn_course_features").iterdir())
+    assert len(files) == 2 and files[0].startswith("demo-") and files[1] == files[0] + ".sha256"
+
+    # The second call must not run the extractor: one that would give other numbers proves it.
+    calls = []
+    original = extractor.predict
+    extractor.predict = lambda *a, **k: calls.append(1) or original(*a, **k)
+    again = transfer.stored_features(extractor, images, name="demo", cache_dir=tmp_path)
+    assert "read from" in capsys.readouterr().out and not calls
+    np.testing.assert_array_equal(again, first)
+
+
+def test_stored_features_follow_the_weights_and_the_images(tmp_path):
+    images = np.random.default_rng(1).random((3, 4, 4, 2)).astype("float32")
+    a = transfer.stored_features(_pooling_extractor(1.0), images, name="x", cache_dir=tmp_path, verbose=False)
+    b = transfer.stored_features(_pooling_extractor(2.0), images, name="x", cache_dir=tmp_path, verbose=False)
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-6)          # other weights: computed again, not read
+    c = transfer.stored_features(_pooling_extractor(1.0), images[::-1], name="x", cache_dir=tmp_path, verbose=False)
+    np.testing.assert_array_equal(c, a[::-1])                # other images: computed again
+    assert len(list((tmp_path / "cnn_course_features").glob("x-*.npy"))) == 3
+
+
+def test_a_damaged_feature_file_is_never_used(tmp_path, capsys):
+    extractor = _pooling_extractor()
+    images = np.random.default_rng(2).random((4, 4, 4, 2)).astype("float32")
+    right = transfer.stored_features(extractor, images, name="d", cache_dir=tmp_path, verbose=False)
+    stored, = (tmp_path / "cnn_course_features").glob("d-*.npy")
+    damaged = right.copy()
+    damaged[0, 0] += 1
+    np.save(stored, damaged)                                   # same name, other content, old checksum
+    again = transfer.stored_features(extractor, images, name="d", cache_dir=tmp_path)
+    assert "computed and stored" in capsys.readouterr().out
+    np.testing.assert_array_equal(again, right)
+    np.testing.assert_array_equal(np.load(stored), right)      # the damaged file was replaced
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "../up", "with space", "x" * 65, 3])
+def test_stored_features_refuse_names_that_are_not_plain_labels(tmp_path, name):
+    with pytest.raises(ValueError, match="name must be a short label"):
+        transfer.stored_features(_pooling_extractor(), np.zeros((1, 4, 4, 2), "float32"), name=name,
+                                 cache_dir=tmp_path)

@@ -58,20 +58,25 @@ A tiny base, named like MobileNetV2's blocks (``block_<k>_...``):
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
 import numbers
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 
 from ._checks import numeric_array
 from ._geometry import check_int, is_int
+from .cache import keras_cache_dir, sha256_of
 
 __all__ = [
     "cache_features",
     "feature_extractor",
     "frozen_base_with_head",
     "head_on_features",
+    "stored_features",
     "unfreeze_top",
 ]
 
@@ -355,6 +360,94 @@ def cache_features(extractor, images, *, batch_size: int = 32, progress=None) ->
     show = batches > _PROGRESS_BAR_BATCHES if progress is None else progress
     features = extractor.predict(array, batch_size=batch_size, verbose=1 if show else 0)
     return np.asarray(features)
+
+
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def stored_features(extractor, images, *, name: str, batch_size: int = 32, cache_dir=None,
+                    verbose: bool = True) -> np.ndarray:
+    """:func:`cache_features`, kept on disk so that the next notebook reads them instead.
+
+    The file lives in the Keras cache folder (``~/.keras/cnn_course_features/``, or
+    ``$KERAS_HOME``) and is named after ``name`` and a fingerprint of everything the
+    features depend on: the extractor's weights, its layer types, input and output shapes,
+    and the images themselves. Change any of them and the features are computed again.
+    A second file holds the SHA-256 of the stored array; a file that does not match it
+    (cut short, edited) is never used: the features are computed again and replace it.
+
+    Parameters
+    ----------
+    extractor, images, batch_size
+        As for :func:`cache_features`.
+    name : str
+        A short label for the file, e.g. ``"fashion_96px_train"`` (letters, digits, ``_``,
+        ``-`` and ``.``; up to 64 characters).
+    cache_dir : str or pathlib.Path, optional
+        Folder instead of the Keras cache folder (the features go to its
+        ``cnn_course_features/`` subfolder).
+    verbose : bool
+        Print one line saying whether the features were read or computed, and where.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same array :func:`cache_features` returns.
+
+    Examples
+    --------
+    >>> import tempfile, keras
+    >>> extractor = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.GlobalAveragePooling2D()])
+    >>> images = np.arange(32, dtype="float32").reshape(2, 4, 4, 1)
+    >>> folder = tempfile.mkdtemp()
+    >>> first = stored_features(extractor, images, name="demo", cache_dir=folder, verbose=False)
+    >>> again = stored_features(extractor, images, name="demo", cache_dir=folder)  # doctest: +ELLIPSIS
+    features of 2 images (demo): read from ...
+    >>> bool(np.array_equal(first, again))
+    True
+    """
+    if not isinstance(name, str) or not _STORE_NAME.match(name):
+        raise ValueError(f"name must be a short label of letters, digits, '_', '-' or '.' (up to 64 characters), "
+                         f"e.g. 'fashion_96px_train'; got {name!r}")
+    _check_model(extractor, "extractor")
+    array = numeric_array(images, "images")
+    folder = (Path(cache_dir).expanduser() if cache_dir is not None else keras_cache_dir()) / "cnn_course_features"
+    path = folder / f"{name}-{_fingerprint(extractor, array)[:24]}.npy"
+    checksum = path.with_name(path.name + ".sha256")
+    if path.is_file() and checksum.is_file() and checksum.read_text().strip() == sha256_of(path):
+        features = np.load(path, allow_pickle=False)
+        if verbose:
+            print(f"features of {len(array):,} images ({name}): read from {path}")
+        return features
+    features = cache_features(extractor, array, batch_size=batch_size)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Write under a temporary name and rename, so that a run stopped half-way leaves no file
+    # that looks complete; the checksum is written last.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.npy")
+    np.save(partial, features, allow_pickle=False)
+    digest = sha256_of(partial)
+    os.replace(partial, path)
+    checksum.write_text(digest + "\n")
+    if verbose:
+        print(f"features of {len(array):,} images ({name}): computed and stored in {path}")
+    return features
+
+
+def _fingerprint(extractor, images: np.ndarray) -> str:
+    """SHA-256 over what the features depend on (layer names are left out: Keras numbers them per session)."""
+    from keras import ops
+
+    digest = hashlib.sha256()
+    digest.update(repr((tuple(extractor.inputs[0].shape[1:]) if extractor.inputs else None,
+                        tuple(extractor.outputs[0].shape[1:]) if extractor.outputs else None,
+                        [type(layer).__name__ for layer in extractor.layers])).encode())
+    for weight in extractor.weights:
+        value = np.ascontiguousarray(ops.convert_to_numpy(weight))
+        digest.update(repr((value.shape, value.dtype.str)).encode())
+        digest.update(value.tobytes())
+    digest.update(repr((images.shape, images.dtype.str)).encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- head and model
