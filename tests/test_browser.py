@@ -409,6 +409,75 @@ def test_convolution_widgets_respond_to_slider_toggle_play_buttons_and_typing(co
     print(f"convolution widgets in the browser: {time.perf_counter() - started:.1f} s")
 
 
+@pytest.mark.timeout(300)
+def test_neighbour_explorer_follows_the_query_slider_and_the_metric_buttons(course, tmp_path):
+    from cnn_course.widgets import neighbours_view
+
+    # Tiny seeded images and embeddings: 12 queries (a slider, not a menu), 30 gallery images.
+    setup = "\n".join([
+        "import numpy as np",
+        "from cnn_course.widgets import neighbour_explorer",
+        "rng = np.random.default_rng(5)",
+        "images = rng.integers(0, 256, (42, 8, 8), dtype=np.uint8)",
+        "embeddings = rng.normal(size=(42, 16))",
+        "labels = (rng.integers(0, 3, 12), rng.integers(0, 3, 30))",
+        'names = ["cat", "dog", "bird"]',
+    ])
+    widget_cell = ("explorer = neighbour_explorer(images[:12], embeddings[:12], images[12:], embeddings[12:], "
+                   "labels=labels, class_names=names, k=4)\nexplorer")
+    name = "neighbours_widget.ipynb"
+    notebook_file = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                                    nbformat.v4.new_code_cell(widget_cell)])
+    notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                            "language": "python"}
+    nbformat.write(notebook_file, course.clone / name)
+    # The captions the kernel should show, computed here from the same seeded data.
+    values: dict = {}
+    exec(setup.replace("from cnn_course.widgets import neighbour_explorer", ""), values)
+    images, embeddings = values["images"], values["embeddings"]
+
+    def expected(query: int, metric: str) -> str:
+        return neighbours_view(query, images[:12], embeddings[:12], images[12:], embeddings[12:], 4, metric,
+                               labels=values["labels"], class_names=values["names"]).caption
+
+    started = time.perf_counter()
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        try:
+            notebook, _ = open_and_run_all(page, course.server.lab_url(name, workspace="neighbours"))
+            problems = problems_in_outputs(save_and_read(page, course.clone / name))
+            assert not problems, "the neighbours notebook did not run cleanly:\n" + "\n".join(problems)
+            explorer = notebook.locator(".cnn-course-neighbours")
+            picture = explorer.locator("img.cnn-course-picture")
+            caption = explorer.locator(".cnn-course-caption")
+            query_handle = explorer.locator(".noUi-handle").first  # the query slider comes before k
+            query_handle.wait_for(timeout=60_000)
+            _wait_until(lambda: caption.text_content() == expected(0, "euclidean"), "the first caption")
+            explorer.screenshot(path=ARTIFACTS / "neighbours_query0.png")
+            before_src = picture.get_attribute("src")
+            before_pixels = picture.screenshot()
+
+            query_handle.click()
+            for _ in range(2):
+                page.keyboard.press("ArrowRight")
+            _wait_until(lambda: caption.text_content() == expected(2, "euclidean"), "the caption of query 2")
+            _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
+            after_pixels = picture.screenshot()
+            explorer.screenshot(path=ARTIFACTS / "neighbours_query2.png")
+            query2_src = picture.get_attribute("src")
+
+            explorer.locator(".widget-toggle-buttons button", has_text=re.compile(r"^cosine$")).click()
+            _wait_until(lambda: caption.text_content() == expected(2, "cosine"), "the caption to use cosine")
+            _wait_until(lambda: picture.get_attribute("src") != query2_src, "the picture to change with the metric")
+            scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
+            explorer.screenshot(path=ARTIFACTS / "neighbours_query2_cosine.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "neighbours_failure.png")
+            raise
+    assert before_pixels != after_pixels, "the query slider moved but the picture on screen looks the same"
+    print(f"neighbour explorer in the browser: {time.perf_counter() - started:.1f} s")
+
+
 def _caption_total(caption: str) -> float:
     """The value of the current output cell: the number after the last "=" of the stepper's caption."""
     return float(caption.rsplit("=", 1)[1])

@@ -63,6 +63,7 @@ from .blur import BlurExplorer, blur_explorer, blur_view
 from .convolution import ConvolutionExplorer, convolution_explorer, convolution_view
 from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
 from .frame import Frame, FrameWidget, figure_png
+from .neighbours import NeighbourExplorer, nearest_neighbours, neighbour_explorer, neighbours_view
 from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 from .sliding_window import (
     SlidingWindowStepper,
@@ -77,6 +78,7 @@ __all__ = [
     "FeatureMapBrowser",
     "Frame",
     "FrameWidget",
+    "NeighbourExplorer",
     "ReceptiveFieldExplorer",
     "SlidingWindowStepper",
     "blur_explorer",
@@ -86,6 +88,9 @@ __all__ = [
     "feature_map_browser",
     "feature_map_view",
     "figure_png",
+    "nearest_neighbours",
+    "neighbour_explorer",
+    "neighbours_view",
     "receptive_field_explorer",
     "receptive_field_view",
     "sliding_window_step",
