@@ -43,6 +43,9 @@ Widgets (one module each)
 :func:`feature_map_browser` (``feature_maps.py``)
     A Keras model's feature maps: pick an image, a conv layer and a channel (or all
     channels), with the map's mean activation and share of zeros.
+:func:`neighbour_explorer` (``neighbours.py``)
+    Week 5: a query image and its k nearest training images in a network's feature
+    space (euclidean or cosine), each with its distance; other labels marked in red.
 
 ``frame.py`` holds what they share (:class:`Frame`, :class:`FrameWidget`, the PNG
 helper); ``_grids.py`` draws small arrays as grids of numbers for the two convolution
