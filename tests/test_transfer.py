@@ -197,6 +197,90 @@ def test_the_pretrained_base_still_classifies_at_224(mobilenet):
     assert int(np.argmax(mobilenet.predict(x, verbose=0))) == 285
 
 
+# Four depths, deliberately not in the base's order: the stem, the ends of two stages, the last map.
+SEVERAL_DEPTHS = {
+    True: ["features_18_2", "features_6_add", "features_0_2", "features_13_add"],   # torchvision layout
+    False: ["out_relu", "block_5_add", "Conv1_relu", "block_12_add"],              # Keras layout
+}
+
+
+@pytest.mark.parametrize("size", [SIZE, 128])
+def test_a_list_of_layers_gives_each_single_layer_output_in_the_given_order(mobilenet, photos, size):
+    x = photos[0][:4]
+    if size != SIZE:
+        x = keras.ops.convert_to_numpy(keras.ops.image.resize(x, (size, size)))
+    names = SEVERAL_DEPTHS[_is_torchvision_layout(mobilenet)]
+    several = feature_extractor(mobilenet, names, input_shape=(size, size, 3))
+    together = cache_features(several, x)  # one pass through the base, one array per name
+    assert isinstance(together, list) and len(together) == len(names)
+    for name, features in zip(names, together, strict=True):
+        alone = feature_extractor(mobilenet, name, input_shape=(size, size, 3))
+        assert features.shape == (4, alone.output_shape[-1]), name
+        np.testing.assert_allclose(features, keras.ops.convert_to_numpy(alone(x, training=False)),
+                                   rtol=1e-4, atol=1e-4, err_msg=name)
+    # The deepest name needs every layer up to the last map: the base's weights, the same
+    # objects, and no new ones (pooling has no weights).
+    base_weights = {id(w) for w in mobilenet.weights}
+    assert {id(w) for w in several.weights} <= base_weights
+    assert several.count_params() == feature_extractor(mobilenet, input_shape=(size, size, 3)).count_params()
+
+
+def test_a_list_of_layers_keeps_its_order_and_shares_the_layers():
+    base = tiny_base(blocks=3)
+    names = ["block_3_relu", "block_1_conv", "block_2_BN"]
+    several = feature_extractor(base, names, pooling=None, input_shape=(6, 6, 3))
+    assert several.output_shape == [(None, 6, 6, 4)] * 3
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 3)).astype(np.float32)
+    outputs = several.predict_on_batch(x)
+    for name, output in zip(names, outputs, strict=True):
+        alone = feature_extractor(base, name, pooling=None, input_shape=(6, 6, 3))
+        np.testing.assert_allclose(output, alone.predict_on_batch(x), rtol=1e-5, atol=1e-6, err_msg=name)
+    # Pooled: the pooling layers are named after their layers; 'max' is the maximum of each map.
+    pooled = feature_extractor(base, names, pooling="max", input_shape=(6, 6, 3))
+    assert sorted(layer.name for layer in pooled.layers if "pool" in layer.name) == sorted(f"max_pool_{n}" for n in names)
+    for output, maps in zip(pooled.predict_on_batch(x), outputs, strict=True):
+        np.testing.assert_allclose(output, maps.max(axis=(1, 2)), rtol=1e-6)
+    # Shared layers: the same weight objects, and freezing the base freezes the extractor.
+    assert [id(w) for w in several.weights] == [id(w) for w in base.weights]
+    base.trainable = False
+    assert several.trainable_weights == []
+    # A one-name list is the single-name extractor (Keras gives one output, not a list of one).
+    assert feature_extractor(base, ("block_2_BN",)).output_shape == feature_extractor(base, "block_2_BN").output_shape
+
+
+def test_a_list_of_layers_is_checked():
+    base = tiny_base()
+    with pytest.raises(ValueError, match="layer_name is an empty list"):
+        feature_extractor(base, [])
+    with pytest.raises(ValueError, match="names 'block_1_BN' more than once"):
+        feature_extractor(base, ["block_1_BN", "block_2_relu", "block_1_BN"])
+    with pytest.raises(ValueError, match=r"no layer named 'block_2_rleu': did you mean 'block_2_relu'"):
+        feature_extractor(base, ["block_1_BN", "block_2_rleu"])
+    with pytest.raises(ValueError, match="no layer named 'banana': its last feature maps are .*'block_2_relu'"):
+        feature_extractor(base, ("banana",))
+    with pytest.raises(TypeError, match=r"must hold layer names \(strings\), got 3"):
+        feature_extractor(base, ["block_1_BN", 3])
+    with pytest.raises(TypeError, match=r"a string\), a list of names, or None, got 5"):
+        feature_extractor(base, 5)
+    dense = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 1, name="conv"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, name="dense")])
+    with pytest.raises(ValueError, match=r"layer 'dense' gives shape \(None, 2\), not a feature map"):
+        feature_extractor(dense, ["conv", "dense"])
+    assert feature_extractor(dense, ["conv", "dense"], pooling=None).output_shape == [(None, 4, 4, 2), (None, 2)]
+
+
+def test_several_outputs_are_cached_as_a_list_but_not_stored(tmp_path):
+    base = tiny_base()
+    several = feature_extractor(base, ["block_2_relu", "block_1_relu"])
+    images = np.random.default_rng(3).normal(size=(5, 8, 8, 3)).astype(np.float32)
+    cached = cache_features(several, images, batch_size=2)
+    assert [part.shape for part in cached] == [(5, 4), (5, 4)]
+    np.testing.assert_allclose(cached[1], cache_features(feature_extractor(base, "block_1_relu"), images),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="this extractor has 2 outputs: store each depth"):
+        transfer.stored_features(several, images, name="several", cache_dir=tmp_path)
+
+
 # ----------------------------------------------------------------------------- Keras' layout
 
 

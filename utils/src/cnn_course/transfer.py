@@ -109,6 +109,14 @@ def _check_model(model, name: str):
     return model
 
 
+def _output_count(model) -> int:
+    """How many outputs ``model`` gives (1 for a model whose outputs Keras does not know yet)."""
+    try:
+        return max(1, len(model.outputs or ()))
+    except (AttributeError, ValueError):
+        return 1
+
+
 def _check_input_shape(input_shape, channels) -> tuple:
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
             or not all(is_int(side) for side in input_shape)):
@@ -218,6 +226,31 @@ def _unknown_layer_message(name, names, outputs) -> str:
             f"({len(names)} layers in all; [layer.name for layer in base.layers] lists them)")
 
 
+def _layer_names(layer_name, names, outputs):
+    """The layers to read: a list of names, or None for "the last feature map"; checked against ``names``."""
+    if layer_name is None or isinstance(layer_name, str):
+        requested = [layer_name]
+    elif isinstance(layer_name, (list, tuple)):
+        requested = list(layer_name)
+        if not requested:
+            raise ValueError("layer_name is an empty list: give at least one layer name, e.g. "
+                             "[layer.name for layer in base.layers][-1]")
+        for item in requested:
+            if not isinstance(item, str):
+                raise TypeError(f"layer_name must hold layer names (strings), got {item!r} in {layer_name!r}")
+        repeated = sorted({item for item in requested if requested.count(item) > 1})
+        if repeated:
+            raise ValueError(f"layer_name names {', '.join(map(repr, repeated))} more than once: each "
+                             "layer gives one output, so list it once")
+    else:
+        raise TypeError(f"layer_name must be a layer's name (a string), a list of names, or None, "
+                        f"got {layer_name!r}")
+    for item in requested:
+        if item is not None and item not in outputs:
+            raise ValueError(_unknown_layer_message(item, names, outputs))
+    return requested
+
+
 def _extractor(base, layer_name, pooling, input_shape, name):
     import keras
 
@@ -227,44 +260,49 @@ def _extractor(base, layer_name, pooling, input_shape, name):
         raise ValueError(f"unknown pooling {pooling!r}: use 'avg' (global average), 'max' or None "
                          "(the whole feature map)")
     inputs, outputs, names = _trace(base, input_shape)
-    if layer_name is None:
-        maps = [n for n in names if len(outputs[n].shape) == 4]
-        if not maps:
-            raise ValueError(f"base {base.name!r} has no layer whose output is a feature map "
-                             "(batch, height, width, channels)")
-        layer_name = maps[-1]
-    elif not isinstance(layer_name, str):
-        raise TypeError(f"layer_name must be a layer's name (a string) or None, got {layer_name!r}")
-    elif layer_name not in outputs:
-        raise ValueError(_unknown_layer_message(layer_name, names, outputs))
-    x = outputs[layer_name]
-    if pooling is not None:
-        if len(x.shape) != 4:
-            raise ValueError(
-                f"layer {layer_name!r} gives shape {tuple(x.shape)}, not a feature map (batch, "
-                "height, width, channels) that can be pooled: pick a convolutional layer, or "
-                "use pooling=None"
-            )
-        pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
-        x = pool(name=f"{pooling}_pool")(x)
-    return keras.Model(inputs, x, name=name)
+    requested = _layer_names(layer_name, names, outputs)
+    several = isinstance(layer_name, (list, tuple))
+    results = []
+    for item in requested:
+        if item is None:
+            maps = [n for n in names if len(outputs[n].shape) == 4]
+            if not maps:
+                raise ValueError(f"base {base.name!r} has no layer whose output is a feature map "
+                                 "(batch, height, width, channels)")
+            item = maps[-1]
+        x = outputs[item]
+        if pooling is not None:
+            if len(x.shape) != 4:
+                raise ValueError(
+                    f"layer {item!r} gives shape {tuple(x.shape)}, not a feature map (batch, "
+                    "height, width, channels) that can be pooled: pick a convolutional layer, or "
+                    "use pooling=None"
+                )
+            pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else keras.layers.GlobalMaxPooling2D
+            # One pooling layer per output; with several outputs each is named after its layer.
+            x = pool(name=f"{pooling}_pool_{item}" if several else f"{pooling}_pool")(x)
+        results.append(x)
+    return keras.Model(inputs, results if several else results[0], name=name)
 
 
 # ----------------------------------------------------------------------------- features
 
 
 def feature_extractor(base, layer_name=None, pooling="avg", *, input_shape=None):
-    """A model from the base's input to one layer's output, pooled to one vector per image.
+    """A model from the base's input to one layer's output (or several), pooled to one vector per image.
 
     Parameters
     ----------
     base : keras.Model
         A functional or Sequential model, e.g. :func:`cnn_course.pretrained.mobilenet_v2`.
-    layer_name : str, optional
+    layer_name : str or list of str, optional
         The layer whose output to take. Default: the last layer whose output is a feature
         map ``(batch, height, width, channels)``, i.e. the last convolutional features
         before the classifier (``out_relu`` or ``features_18_2`` in MobileNetV2). Earlier
-        layers give more general, lower-level features.
+        layers give more general, lower-level features. A list (or tuple) of names gives
+        one model with one output per name, in that order: one pass through the base
+        computes the features of every depth, where separate extractors would run the
+        first layers once each.
     pooling : {"avg", "max", None}
         Global average (or max) pooling turns an ``(H, W, C)`` feature map into ``C``
         numbers per image; ``None`` keeps the whole map.
@@ -276,8 +314,12 @@ def feature_extractor(base, layer_name=None, pooling="avg", *, input_shape=None)
     Returns
     -------
     keras.Model
-        Output ``(None, channels)`` with pooling, ``(None, h, w, channels)`` without. It
-        **shares** the base's layers: same weights, and freezing one freezes the other.
+        Output ``(None, channels)`` with pooling, ``(None, h, w, channels)`` without; with a
+        list of names, a list of such outputs (``predict`` returns a list of arrays; Keras
+        gives a list of one name a single output, like the name alone). The pooling layers
+        are named ``avg_pool`` (or ``max_pool``), with a list ``avg_pool_<layer name>``. It
+        **shares** the base's layers: same weights (it adds none), and freezing one freezes
+        the other.
 
     Notes
     -----
@@ -299,6 +341,11 @@ def feature_extractor(base, layer_name=None, pooling="avg", *, input_shape=None)
     (None, 7, 7, 4)
     >>> feature_extractor(base, pooling=None, input_shape=(32, 32, 3)).output_shape
     (None, 13, 13, 8)
+    >>> both = feature_extractor(base, ["conv_b", "conv_a"])  # one pass, two outputs, in this order
+    >>> both.output_shape
+    [(None, 8), (None, 4)]
+    >>> len(both.weights) == len(base.weights)  # the base's own weights, no new ones
+    True
     """
     return _extractor(base, layer_name, pooling, input_shape, name="feature_extractor")
 
@@ -324,8 +371,10 @@ def cache_features(extractor, images, *, batch_size: int = 32, progress=None) ->
 
     Returns
     -------
-    numpy.ndarray
-        ``(N, ...)`` float32: the extractor's output shape without its batch axis.
+    numpy.ndarray or list of numpy.ndarray
+        ``(N, ...)`` float32: the extractor's output shape without its batch axis; for an
+        extractor with several outputs (:func:`feature_extractor` with a list of layer
+        names) a list of such arrays, one per output, in the extractor's order.
 
     Examples
     --------
@@ -359,6 +408,8 @@ def cache_features(extractor, images, *, batch_size: int = 32, progress=None) ->
     batches = math.ceil(len(array) / batch_size)
     show = batches > _PROGRESS_BAR_BATCHES if progress is None else progress
     features = extractor.predict(array, batch_size=batch_size, verbose=1 if show else 0)
+    if _output_count(extractor) > 1:
+        return [np.asarray(part) for part in features]
     return np.asarray(features)
 
 
@@ -410,6 +461,10 @@ def stored_features(extractor, images, *, name: str, batch_size: int = 32, cache
         raise ValueError(f"name must be a short label of letters, digits, '_', '-' or '.' (up to 64 characters), "
                          f"e.g. 'fashion_96px_train'; got {name!r}")
     _check_model(extractor, "extractor")
+    if _output_count(extractor) > 1:
+        raise ValueError(f"stored_features keeps one array per file, but this extractor has "
+                         f"{_output_count(extractor)} outputs: store each depth with its own one-layer "
+                         "extractor, or keep the list that cache_features returns in memory")
     array = numeric_array(images, "images")
     folder = (Path(cache_dir).expanduser() if cache_dir is not None else keras_cache_dir()) / "cnn_course_features"
     path = folder / f"{name}-{_fingerprint(extractor, array)[:24]}.npy"
