@@ -31,10 +31,13 @@ Conventions shared by every function:
   ``clip=(0.0, 1.0)`` is refused, with a hint). ``clip=None`` switches clipping off.
 * **Scores.** When the model's last layer applies a softmax (a ``Dense`` layer with
   ``activation="softmax"``, a ``Softmax`` layer or an ``Activation("softmax")``), the
-  functions read the values *before* the softmax, the logits: a confident network's softmax
-  saturates in float32 (a probability of exactly 1.0 has a zero gradient), its logits do
-  not. A model whose last layer applies no softmax is taken to output logits already. Losses
-  are cross-entropies computed from the logits.
+  functions read the values *before* the softmax, the logits ``z``: a confident network's
+  softmax saturates in float32 (a probability of exactly 1.0 has a zero gradient), its logits
+  do not. A model whose last layer applies no softmax is taken to output logits already.
+* **Loss.** The attacks follow the cross-entropy ``-log p_y``. Its gradient is computed as
+  that of the log-odds against the class, ``log((1 - p_y) / p_y) = logsumexp_{j≠y} z_j - z_y``,
+  which is the same direction (the cross-entropy's gradient is ``1 - p_y`` times it) but does
+  not vanish when the network is certain: FGSM and PGD only use the gradient's direction.
 * **Labels.** ``y`` and ``class_index`` are integer class numbers (not one-hot).
 * **Any input size.** The model is re-run from a float32 input of ``x``'s size, so a model
   that takes ``uint8`` (the course's MNIST networks) can be attacked with fractional steps,
@@ -333,7 +336,7 @@ def _check_clip(clip, x):
     return low, high
 
 
-def _check_number(value, name: str, *, positive: bool = False) -> float:
+def _check_number(value, name: str, *, positive: bool = False, meaning: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
@@ -342,7 +345,7 @@ def _check_number(value, name: str, *, positive: bool = False) -> float:
     if positive and value <= 0:
         raise ValueError(f"{name} must be positive, got {value:g}")
     if value < 0:
-        raise ValueError(f"{name} must be zero or positive (a size of perturbation), got {value:g}")
+        raise ValueError(f"{name} must be zero or positive{meaning}, got {value:g}")
     return value
 
 
@@ -386,26 +389,33 @@ def _back(array, single: bool):
 # ----------------------------------------------------------------------------- attacks
 
 
-def _loss_gradient(model, x, y, logits: bool, targeted: bool):
-    """The cross-entropy of ``y`` and its gradient with respect to ``x`` (float32 batch)."""
+def _loss_gradient(model, x, y, logits: bool):
+    """The cross-entropy of class ``y`` and the direction of its gradient with respect to ``x``.
+
+    The gradient is that of the log-odds against the class, ``log((1 - p_y) / p_y) =
+    logsumexp_{j≠y} z_j - z_y``: the cross-entropy's gradient is ``(1 - p_y)`` times it, so
+    both point the same way, but the log-odds keep their gradient when the network is so sure
+    that ``1 - p_y`` rounds to zero (the cross-entropy's gradient is then exactly zero).
+    """
     import keras
 
     onehot = np.eye(model.output_shape[-1], dtype=np.float32)[y]
 
-    def loss(images):
+    def log_odds(images):
         scores = model(images, training=False)
-        log_p = (keras.ops.log_softmax(scores, axis=-1) if logits
-                 else keras.ops.log(keras.ops.maximum(scores, 1e-30)))
-        return -keras.ops.sum(log_p * onehot, axis=-1), ()
+        z = scores if logits else keras.ops.log(keras.ops.maximum(scores, 1e-30))
+        others = keras.ops.logsumexp(z - onehot * np.float32(1e9), axis=-1)
+        odds = others - keras.ops.sum(z * onehot, axis=-1)
+        return odds, (keras.ops.softplus(odds),)  # softplus(log-odds) = -log p_y
 
-    values, _, gradient = _value_and_gradient(loss, x)
-    return values, gradient
+    _, (losses,), gradient = _value_and_gradient(log_odds, x)
+    return losses, gradient
 
 
 def _attack_setup(model, x, y, eps, clip):
     _check_model(model)
     images, single = _images(model, x)
-    eps = _check_number(eps, "eps")
+    eps = _check_number(eps, "eps", meaning=" (it is the size of the change, in pixel units)")
     bounds = _check_clip(clip, images)
     rewired, logits = _rewired(model, images.shape[1:])
     labels = _labels(y, len(images), rewired.output_shape[-1], single)
@@ -458,7 +468,7 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), batch_size=32):
     result = np.empty_like(images)
     direction = -1.0 if targeted else 1.0
     for part in _batches(len(images), batch_size):
-        _, gradient = _loss_gradient(rewired, images[part], labels[part], logits, targeted)
+        _, gradient = _loss_gradient(rewired, images[part], labels[part], logits)
         result[part] = images[part] + np.float32(direction * eps) * np.sign(gradient)
     if bounds is not None:
         np.clip(result, *bounds, out=result)
@@ -562,7 +572,7 @@ def pgd(model, x, y, eps, step, steps, *, norm="inf", targeted=False, random_sta
     for index in range(steps):
         losses = np.empty(len(images), np.float32)
         for part in _batches(len(images), batch_size):
-            losses[part], gradient = _loss_gradient(rewired, current[part], labels[part], logits, targeted)
+            losses[part], gradient = _loss_gradient(rewired, current[part], labels[part], logits)
             moved = current[part] + direction * _step(gradient, step, norm)
             moved = images[part] + _project(moved - images[part], eps, norm)
             if bounds is not None:
@@ -644,6 +654,8 @@ def fooling_image(model, target_class, *, steps, step_size=None, clip=(0.0, 1.0)
     l2 = _check_number(l2, "l2")
     if stop_at is not None:
         stop_at = _check_number(stop_at, "stop_at", positive=True)
+        if stop_at > 1:
+            raise ValueError(f"stop_at is a probability, at most 1, got {stop_at:g}")
     rewired, logits = _rewired(model, image_shape)
     target = check_int(target_class, "target_class")
     classes = rewired.output_shape[-1]
@@ -821,8 +833,10 @@ def occlusion_map(model, x, patch, stride, *, class_index=None, fill=0.0, batch_
 
 
 def _check_finite(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 
