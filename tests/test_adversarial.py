@@ -22,7 +22,15 @@ import keras
 import numpy as np
 import pytest
 from cnn_course import adversarial
-from cnn_course.adversarial import fgsm, fooling_image, grad_cam, occlusion_map, pgd, saliency_map
+from cnn_course.adversarial import (
+    fgsm,
+    fooling_image,
+    grad_cam,
+    gradient_sign,
+    occlusion_map,
+    pgd,
+    saliency_map,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,6 +140,17 @@ def test_fgsm_follows_the_sign_of_a_finite_difference_gradient_of_a_conv_net():
     delta = fgsm(model, x, y, eps, clip=None) - x
     np.testing.assert_array_equal(np.sign(delta)[sure], np.sign(fd)[sure])
     np.testing.assert_allclose(np.abs(delta)[sure], eps, atol=1e-7)  # float32 rounding of x + eps
+
+
+def test_fgsm_is_the_gradient_sign_scaled_by_eps_then_clipped():
+    model = with_softmax(conv_logits_model(seed=5, dtype="float32"))
+    x, y = images(5), np.array([2, 1, 0, 2])
+    signs = gradient_sign(model, x, y)
+    assert set(np.unique(signs)) <= {-1.0, 0.0, 1.0}
+    for eps in (0.01, 0.2):
+        np.testing.assert_array_equal(fgsm(model, x, y, eps), np.clip(x + np.float32(eps) * signs, 0, 1))
+    np.testing.assert_array_equal(gradient_sign(model, x, y, targeted=True), -signs)
+    np.testing.assert_array_equal(gradient_sign(model, x[1], 1), signs[1])
 
 
 def test_fgsm_clips_to_the_pixel_range_and_keeps_a_single_image_single():

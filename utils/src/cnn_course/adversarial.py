@@ -5,7 +5,8 @@ class score with respect to the *input* pixels (not the weights):
 
 * **How can an image be changed, invisibly, so that the network changes its mind?**
   :func:`fgsm` takes one step of size ε along the sign of the loss gradient (Goodfellow,
-  Shlens & Szegedy, "Explaining and harnessing adversarial examples", 2014); :func:`pgd`
+  Shlens & Szegedy, "Explaining and harnessing adversarial examples", 2014; the direction
+  alone, to scale for many ε: :func:`gradient_sign`); :func:`pgd`
   takes many small steps and projects back into the ε-ball after each (Madry, Makelov,
   Schmidt, Tsipras & Vladu, "Towards deep learning models resistant to adversarial
   attacks", 2017); without its random start it is the basic iterative method, BIM
@@ -74,7 +75,7 @@ import numpy as np
 from ._checks import check_positive_int, numeric_array
 from ._geometry import as_pair, check_int, is_int
 
-__all__ = ["fgsm", "fooling_image", "grad_cam", "occlusion_map", "pgd", "saliency_map"]
+__all__ = ["fgsm", "fooling_image", "grad_cam", "gradient_sign", "occlusion_map", "pgd", "saliency_map"]
 
 #: The norms :func:`pgd` can bound the perturbation in.
 NORMS = ("inf", "2")
@@ -422,6 +423,42 @@ def _attack_setup(model, x, y, eps, clip):
     return images, single, eps, bounds, rewired, logits, labels
 
 
+def gradient_sign(model, x, y, *, targeted=False, clip=(0.0, 1.0), batch_size=32):
+    """The direction of :func:`fgsm`: the sign of the loss gradient, -1, 0 or +1 per pixel.
+
+    ``fgsm(model, x, y, eps)`` is ``numpy.clip(x + eps * gradient_sign(model, x, y), *clip)``.
+    Computing the direction once and scaling it is what makes an ε slider fast: one gradient,
+    then only predictions.
+
+    Parameters
+    ----------
+    model, x, y, targeted, clip, batch_size
+        As in :func:`fgsm` (``clip`` only checks that ``x`` lies in the pixel range).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``x``: ``+1`` where raising the pixel raises the loss (lowers it
+        with ``targeted=True``), ``-1`` where lowering it does, ``0`` where the gradient is zero.
+
+    Examples
+    --------
+    >>> import keras
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    >>> model.set_weights([np.array([[1.0, -1.0], [-2.0, 2.0]]), np.zeros(2)])
+    >>> gradient_sign(model, np.array([[0.5, 0.5]]), [1])
+    array([[ 1., -1.]], dtype=float32)
+    """
+    images, single, _, _, rewired, logits, labels = _attack_setup(model, x, y, 0.0, clip)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    signs = np.empty_like(images)
+    for part in _batches(len(images), batch_size):
+        _, gradient = _loss_gradient(rewired, images[part], labels[part], logits)
+        signs[part] = np.sign(gradient)
+    return _back(-signs if targeted else signs, single)
+
+
 def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), batch_size=32):
     """The fast gradient sign method: one step of size ``eps`` that raises the loss.
 
@@ -463,13 +500,9 @@ def fgsm(model, x, y, eps, *, targeted=False, clip=(0.0, 1.0), batch_size=32):
     >>> fgsm(model, np.array([[0.5, 0.5]]), [1], 0.25, targeted=True)  # towards class 1
     array([[0.25, 0.75]], dtype=float32)
     """
-    images, single, eps, bounds, rewired, logits, labels = _attack_setup(model, x, y, eps, clip)
-    batch_size = check_positive_int(batch_size, "batch_size")
-    result = np.empty_like(images)
-    direction = -1.0 if targeted else 1.0
-    for part in _batches(len(images), batch_size):
-        _, gradient = _loss_gradient(rewired, images[part], labels[part], logits)
-        result[part] = images[part] + np.float32(direction * eps) * np.sign(gradient)
+    images, single, eps, bounds, _, _, labels = _attack_setup(model, x, y, eps, clip)
+    signs = gradient_sign(model, images, labels, targeted=targeted, clip=clip, batch_size=batch_size)
+    result = images + np.float32(eps) * signs
     if bounds is not None:
         np.clip(result, *bounds, out=result)
     return _back(result, single)
@@ -480,9 +513,10 @@ def _project(delta, eps: float, norm: str):
     if norm == "inf":
         return np.clip(delta, -eps, eps)
     lengths = np.sqrt(np.sum(delta.astype(np.float64) ** 2, axis=tuple(range(1, delta.ndim)), keepdims=True))
-    scale = np.minimum(1.0, eps / np.maximum(lengths, 1e-30))
-    # float32 rounding can leave the length a hair above eps; shrink by one part in a million.
-    return (delta * (scale * (1 - 1e-6) if eps > 0 else 0.0)).astype(delta.dtype)
+    # Outside the ball: scaled back to its surface, and one part in a million further, so that
+    # float32 rounding cannot leave the length a hair above eps. Inside: unchanged.
+    scale = np.where(lengths > eps, eps / np.maximum(lengths, 1e-30) * (1 - 1e-6), 1.0)
+    return (delta * scale).astype(delta.dtype)
 
 
 def _step(gradient, size: float, norm: str):
