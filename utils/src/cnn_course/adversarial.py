@@ -153,6 +153,7 @@ def _is_softmax(activation) -> bool:
 
 
 def _output_layer(model):
+    # The layer that made the model's output (Keras 3 keeps it in the tensor's history).
     return model.outputs[0]._keras_history[0]
 
 
@@ -206,6 +207,15 @@ def _check_layer_name(model, layer_name) -> str:
     names = [layer.name for layer in model.layers]
     if layer_name in names:
         return layer_name
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and layer_name in [inner.name for inner in layer.layers]:
+            raise ValueError(
+                f"layer {layer_name!r} is inside the nested model {layer.name!r}; grad_cam reads a "
+                f"layer of the model itself ({', '.join(map(repr, names[-4:]))}, ...): call it on "
+                f"the nested model, or build the model from the nested model's layers"
+            )
     convs = _conv_layers(model)
     close = difflib.get_close_matches(layer_name, names, n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -894,8 +904,10 @@ def grad_cam(model, x, class_index, layer_name, *, normalize=True, upsample=True
     class_index : int, array_like of int or None
         The class to explain; None: the predicted class of each image.
     layer_name : str
-        Name of a convolutional layer, usually the last one (``"features_18_0"`` ... in the
-        course's MobileNetV2; the last ``..._conv`` layer of the MNIST networks).
+        Name of a layer that gives feature maps, usually the last convolution
+        (``"features_18_0"`` in the course's MobileNetV2, ``"block3_conv"`` in
+        :func:`cnn_course.models.fast_mnist_cnn`) or the activation after it
+        (``"features_18_2"``, ``"block3_relu"``).
     normalize : bool
         Divide each map by its largest value (maps that are all zero stay zero).
     upsample : bool
