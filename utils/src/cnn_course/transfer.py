@@ -6,7 +6,8 @@ Week 5's recipe, in three steps:
    features that are useful far beyond ImageNet's classes; early layers hold general
    features (edges, colours), late layers more task-specific ones (Yosinski, Clune,
    Bengio & Lipson, "How transferable are features in deep neural networks?", NeurIPS
-   2014). :func:`feature_extractor` cuts a network at one layer and pools its feature map.
+   2014). :func:`feature_extractor` cuts a network at one layer (or at several, in one
+   pass) and pools its feature map.
 2. **A new head on a frozen base.** :func:`frozen_base_with_head` keeps the pretrained
    weights fixed and trains only a small classifier on top. Because the base does not
    change, its features can be computed once (:func:`cache_features`) and the head
