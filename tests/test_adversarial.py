@@ -284,6 +284,17 @@ def test_saliency_map_equals_finite_differences_of_the_class_logit():
     np.testing.assert_array_equal(saliency_map(model, x), saliency_map(model, x, predicted))
 
 
+def test_the_compiled_gradient_equals_the_first_eager_one():
+    # Under TensorFlow the first gradient of a model runs eagerly, later ones in a tf.function.
+    model = with_softmax(conv_logits_model(seed=25, dtype="float32"))
+    x = images(26)
+    first, second, third = (saliency_map(model, x, [0, 1, 2, 0]) for _ in range(3))
+    np.testing.assert_allclose(second, first, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(third, second)
+    state = adversarial._GRADIENTS[adversarial._rewired(model, SHAPE)[0]]
+    assert state[("_class_score_objective", True)]["calls"] == 3
+
+
 def hand_grad_cam(model, x, c):
     """Grad-CAM of ``conv_logits_model`` at "conv_last", computed with numpy only."""
     k1, b1, k2, b2, w, b = model.get_weights()
@@ -492,7 +503,7 @@ def test_the_jax_backend_gives_the_same_results_as_tensorflow():
 def test_other_backends_get_a_clear_message(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     with pytest.raises(NotImplementedError, match="TensorFlow and JAX backends.*KERAS_BACKEND=tensorflow"):
-        adversarial._value_and_gradient(lambda v: (v, ()), np.zeros(2))
+        adversarial._gradient(None, adversarial._class_score_objective, True, np.zeros(2))
 
 
 # ----------------------------------------------------------------------------- the real MobileNetV2
