@@ -240,6 +240,18 @@ def test_pgd_without_random_start_is_bim_and_its_first_step_is_fgsm():
     assert not np.array_equal(first, other)
 
 
+def test_pgd_and_fooling_image_show_progress_only_when_asked(capsys):
+    model, _, _ = linear_model(seed=27)
+    x = images(28, count=2)
+    pgd(model, x, [0, 1], 0.1, 0.02, 3)
+    fooling_image(model, 0, steps=3)
+    assert capsys.readouterr().out == ""
+    pgd(model, x, [0, 1], 0.1, 0.02, 3, verbose=True)
+    fooling_image(model, 0, steps=3, verbose=True)
+    out = capsys.readouterr().out
+    assert "3/3" in out and "loss:" in out and "confidence:" in out
+
+
 def test_pgd_l2_steps_have_length_step_until_the_ball_is_reached():
     model, _, _ = linear_model(seed=10)
     x = images(11, count=2, low=0.3, high=0.7)  # far from the pixel range's ends

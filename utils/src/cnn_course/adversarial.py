@@ -34,7 +34,9 @@ Conventions shared by every function:
   ``activation="softmax"``, a ``Softmax`` layer or an ``Activation("softmax")``), the
   functions read the values *before* the softmax, the logits ``z``: a confident network's
   softmax saturates in float32 (a probability of exactly 1.0 has a zero gradient), its logits
-  do not. A model whose last layer applies no softmax is taken to output logits already.
+  do not. A model whose last layer applies no softmax is taken to output logits already. Where
+  the softmax sits elsewhere (inside a convolution or a nested model) the logarithms of the
+  probabilities stand in for the logits (equal up to a constant per image).
 * **Loss.** The attacks follow the cross-entropy ``-log p_y``. Its gradient is computed as
   that of the log-odds against the class, ``log((1 - p_y) / p_y) = logsumexp_{j≠y} z_j - z_y``,
   which is the same direction (the cross-entropy's gradient is ``1 - p_y`` times it) but does
@@ -44,8 +46,10 @@ Conventions shared by every function:
   that takes ``uint8`` (the course's MNIST networks) can be attacked with fractional steps,
   and a convolutional network such as MobileNetV2 can be used at 96×96 or 128×128 px.
 * **Backends.** Input gradients are computed with ``tf.GradientTape`` under Keras'
-  TensorFlow backend and with ``jax.value_and_grad`` under its JAX backend; batch
-  normalisation and dropout run in inference mode.
+  TensorFlow backend (compiled with ``tf.function`` from the second gradient of the same
+  model and kind on: one pause of a few seconds for MobileNetV2, then each gradient is many
+  times faster) and with ``jax.value_and_grad`` under its JAX backend; batch normalisation
+  and dropout run in inference mode.
 
 Examples
 --------
@@ -615,8 +619,9 @@ def pgd(model, x, y, eps, step, steps, *, norm="inf", targeted=False, random_sta
     From a random point of the ball around ``x`` (``random_start``), ``steps`` times: a step
     of size ``step`` (the sign of the gradient for ``norm="inf"``, the gradient scaled to
     length ``step`` for ``norm="2"``), then the change is projected onto the ε-ball around
-    ``x`` (per image) and the image onto the pixel range (Madry et al. 2017). Both
-    projections leave a point of the other set inside it, so the result lies in both. With
+    ``x`` (per image) and the image onto the pixel range (Madry et al. 2017). Clipping to the
+    pixel range never moves a change out of the ball (``x`` itself is a valid image), so the
+    result lies in both, up to the float32 rounding of ``x + change``. With
     ``random_start=False`` and ``norm="inf"`` this is the basic iterative method (BIM,
     Kurakin, Goodfellow & Bengio 2016).
 
