@@ -416,8 +416,9 @@ def test_fooling_image_from_noise_reaches_high_confidence_on_a_trained_face_dete
     for target in (0, 1):
         image, confidences = fooling_image(model, target, steps=30, step_size=0.05, seed=0, stop_at=0.99)
         assert image.shape == (25, 25, 1) and image.min() >= 0.0 and image.max() <= 1.0
-        # Seeds 0-4: from noise (0.01-0.97) to 1.000 (rounded) within 30 steps, for both classes.
-        assert confidences[-1] >= 0.99 and len(confidences) <= 31
+        # Seeds 0-4 (training and noise): from noise (0.013-0.987) past 0.99 in 1-5 steps, both
+        # classes; 10 steps allowed here.
+        assert confidences[-1] >= 0.99 and len(confidences) <= 11
         np.testing.assert_allclose(model.predict(image[None], verbose=0)[0, target], confidences[-1], rtol=1e-4)
     # The class the noise is not taken for started low: the climb is real.
     start = [fooling_image(model, t, steps=1, seed=0)[1][0] for t in (0, 1)]
