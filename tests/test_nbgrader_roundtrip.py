@@ -298,6 +298,49 @@ training_history = {"loss": [2.3], "accuracy": [0.1], "val_loss": [2.3], "val_ac
                            "ex4-check", "ex4-hidden", "ex5-check", "ex5-hidden", "ex5-train-check",
                            "ex5-train-hidden"],
     },
+    "ps4_transfer_learning": {
+        "replacements": {
+            "ex1-solution": '''
+from cnn_course.transfer import cache_features, feature_extractor
+
+
+def extract_features(base, images, batch_size=32):
+    return cache_features(feature_extractor(base), images, batch_size=batch_size)
+''',
+            "ex2-solution": '''
+from cnn_course.transfer import head_on_features
+
+
+def train_head(features_train, y_train, features_val, y_val):
+    classes = int(np.max(y_train)) + 1
+    logits = head_on_features(classes, features_train.shape[1], dropout=0.3)
+    head = keras.Sequential([keras.Input(shape=(features_train.shape[1],)), logits, keras.layers.Softmax()])
+    head.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    head.fit(features_train, y_train, batch_size=len(features_train), epochs=30, verbose=0)
+    return head
+''',
+            "ex3-solution": '''
+from cnn_course.transfer import frozen_base_with_head
+
+
+def build_transfer_model(base, head):
+    return frozen_base_with_head(base, head=head)
+''',
+            "ex4-solution": '''
+from cnn_course.transfer import unfreeze_top
+
+
+def unfreeze_top_blocks(base, n_blocks):
+    unfreeze_top(base, n_blocks)
+    return base
+''',
+        },
+        # Exercise 5's cell is the solution's: it calls these functions in the student's own run,
+        # where cnn_course works, and its values (a fine-tuned model, the numbers) pass.
+        "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
+                           "ex4-check", "ex4-hidden"],
+    },
 }
 
 # What a check shows when it rejects a library answer: the grader serves the student's functions
@@ -973,3 +1016,75 @@ def test_library_answers_for_ps3_would_be_right_without_the_rule():
         got = library["inception_module_model"](input_shape, *filters)
         expected = reference["inception_module_model"](input_shape, *filters)
         assert (got.output_shape, got.count_params()) == (expected.output_shape, expected.count_params())
+
+
+def _toy_mobilenet(keras, blocks, seed):
+    # A small network named like torchvision's MobileNetV2 (features_0 stem, blocks
+    # features_<k>_conv_..., last 1x1 convolution features_<blocks + 1>), random BN statistics.
+    import numpy as np
+
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False, name="features_0_0")(inputs)
+    x = keras.layers.BatchNormalization(name="features_0_1")(x)
+    for k in range(1, blocks + 1):
+        y = keras.layers.Conv2D(8, 1, use_bias=False, name=f"features_{k}_conv_0_0")(x)
+        y = keras.layers.BatchNormalization(name=f"features_{k}_conv_0_1")(y)
+        y = keras.layers.Conv2D(4, 1, use_bias=False, name=f"features_{k}_conv_1")(y)
+        x = keras.layers.Add(name=f"features_{k}_add")([x, y])
+    x = keras.layers.Conv2D(6, 1, name=f"features_{blocks + 1}_0")(x)
+    x = keras.layers.BatchNormalization(name=f"features_{blocks + 1}_1")(x)
+    model = keras.Model(inputs, x)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(0.5, 1.5, size=w.shape) if w.name in ("moving_variance", "gamma")
+                       else rng.normal(scale=0.3, size=w.shape) for w in model.weights])
+    return model
+
+
+def test_library_answers_for_ps4_would_be_right_without_the_rule():
+    """The cnn_course.transfer answers in LIBRARY_ANSWERS compute what the solutions compute;
+    only the rule (no cnn_course in the answers) rejects them."""
+    import re as re_module
+
+    import numpy as np
+
+    if "ps4_transfer_learning" not in ASSIGNMENTS:
+        pytest.skip("ps4_transfer_learning is not in solutions/")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    source = nbformat.read(SOLUTIONS_DIR / "ps4_transfer_learning" / "ps4_transfer_learning.ipynb", as_version=4)
+    reference = {"np": np, "keras": keras, "re": re_module}
+    library = dict(reference)
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps4_transfer_learning"]["replacements"][grade_id], library)  # noqa: S102
+    rng = np.random.default_rng(4)
+    images = rng.uniform(-1, 1, size=(11, 16, 16, 3)).astype(np.float32)
+    base = _toy_mobilenet(keras, 4, seed=5)
+    for batch_size in (3, 32):
+        np.testing.assert_allclose(library["extract_features"](base, images, batch_size=batch_size),
+                                   reference["extract_features"](base, images, batch_size=batch_size), atol=1e-5)
+    # Heads: both learn a separable 2-class problem on 6 features.
+    labels = rng.integers(0, 2, size=60)
+    features = (rng.normal(size=(60, 6)) + 2.0 * (2 * labels[:, None] - 1)).astype(np.float32)
+    for answers in (library, reference):
+        keras.utils.set_random_seed(0)
+        head = answers["train_head"](features[:40], labels[:40], features[40:], labels[40:])
+        assert head.count_params() == 6 * 2 + 2
+        scores = keras.ops.convert_to_numpy(head(features[40:], training=False))
+        assert np.mean(np.argmax(scores, axis=1) == labels[40:]) >= 0.9
+    # The head on the frozen base: same outputs, only the head's weights trainable.
+    head = keras.Sequential([keras.Input((6,)), keras.layers.Dense(2, activation="softmax")])
+    models = [answers["build_transfer_model"](_toy_mobilenet(keras, 4, seed=5), head) for answers in (library, reference)]
+    np.testing.assert_allclose(*(keras.ops.convert_to_numpy(model(images, training=False)) for model in models), atol=1e-5)
+    assert [len(model.trainable_weights) for model in models] == [2, 2]
+    # The same layers learn again, for every number of blocks but all of them (where the library
+    # also unfreezes the stem).
+    for n_blocks in (0, 1, 2, 3):
+        learning = []
+        for answers in (library, reference):
+            unfrozen = answers["unfreeze_top_blocks"](_toy_mobilenet(keras, 4, seed=5), n_blocks)
+            learning.append([layer.name for layer in unfrozen.layers if layer.trainable_weights])
+        assert learning[0] == learning[1], (n_blocks, learning)
