@@ -520,3 +520,72 @@ def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.2)
+
+
+@pytest.mark.timeout(300)
+def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
+    from cnn_course import adversarial
+    from cnn_course.widgets.adversarial import epsilon_view, grey_level
+
+    # A tiny seeded classifier of the cat photo at 24 px: the widget's wiring, not MobileNetV2's speed.
+    setup = "\n".join([
+        "import keras",
+        "import numpy as np",
+        "from cnn_course import pretrained",
+        "from cnn_course.data import load_photo",
+        "from cnn_course.widgets.adversarial import epsilon_explorer",
+        "x = pretrained.preprocess(pretrained.resize_for_model(load_photo('chelsea'), 24), size=24)[0]",
+        "model = keras.Sequential([keras.Input((24, 24, 3)), keras.layers.Conv2D(4, 3, activation='relu'),",
+        "                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6, activation='softmax')])",
+        "rng = np.random.default_rng(6)",
+        "model.set_weights([rng.normal(size=w.shape) for w in model.get_weights()])",
+        'names = ["ant", "bee", "cat", "dog", "eel", "fox"]',
+    ])
+    widget_cell = "explorer = epsilon_explorer(model, x, class_names=names, levels=0.0, max_levels=8)\nexplorer"
+    name = "epsilon_widget.ipynb"
+    notebook_file = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                                    nbformat.v4.new_code_cell(widget_cell)])
+    notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                            "language": "python"}
+    nbformat.write(notebook_file, course.clone / name)
+    # The captions the kernel should show, computed here from the same seeded model.
+    values: dict = {}
+    exec(setup.replace("from cnn_course.widgets.adversarial import epsilon_explorer", ""), values)
+    model, x = values["model"], values["x"]
+    label = int(model.predict(x[None], verbose=0)[0].argmax())
+    direction = adversarial.gradient_sign(model, x, label, clip=(-1.0, 1.0))
+
+    def expected(levels: float) -> str:
+        return epsilon_view(model, x, direction, levels * grey_level((-1.0, 1.0)),
+                            class_names=values["names"]).caption
+
+    started = time.perf_counter()
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        try:
+            notebook, _ = open_and_run_all(page, course.server.lab_url(name, workspace="epsilon"))
+            problems = problems_in_outputs(save_and_read(page, course.clone / name))
+            assert not problems, "the ε explorer notebook did not run cleanly:\n" + "\n".join(problems)
+            explorer = notebook.locator(".cnn-course-epsilon")
+            picture = explorer.locator("img.cnn-course-picture")
+            caption = explorer.locator(".cnn-course-caption")
+            handle = explorer.locator(".noUi-handle").first
+            handle.wait_for(timeout=60_000)
+            _wait_until(lambda: caption.text_content() == expected(0.0), "the first caption (ε = 0)")
+            explorer.screenshot(path=ARTIFACTS / "epsilon_0.png")
+            before_src = picture.get_attribute("src")
+            before_pixels = picture.screenshot()
+
+            handle.click()
+            for _ in range(8):  # quarter grey levels: 8 steps are 2 grey levels
+                page.keyboard.press("ArrowRight")
+            _wait_until(lambda: caption.text_content() == expected(2.0), "the caption at ε = 2 grey levels")
+            _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
+            after_pixels = picture.screenshot()
+            scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
+            explorer.screenshot(path=ARTIFACTS / "epsilon_2_levels.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "epsilon_failure.png")
+            raise
+    assert before_pixels != after_pixels, "the ε slider moved but the picture on screen looks the same"
+    print(f"ε explorer in the browser: {time.perf_counter() - started:.1f} s")

@@ -38,6 +38,7 @@ GAP = 12
 TITLE_HEIGHT = 22
 TITLE_FONT_SIZE = 11
 BAR_WIDTH = 330  # the panel of top-5 bars
+MIN_PANEL = 160  # smaller images are enlarged (whole-number factor) to at least this size: room for a title
 BAR_HEIGHT = 14
 BAR_LABEL_HEIGHT = 15  # the class name and probability above each bar
 BAR_COLOUR = (0.55, 0.70, 0.86)
@@ -326,9 +327,11 @@ def epsilon_view(model, image, direction, eps, *, clip=(-1.0, 1.0), class_names=
     colour = CHANGED_COLOUR if changed else "black"
     levels = eps / grey_level((low, high))
     perturbation = adversarial - x
-    panels = [_display(x, (low, high)), _display(adversarial, (low, high)),
-              _display(magnified_perturbation(perturbation, eps), (0.0, 1.0))]
-    titles = ["clean", f"ε = {levels:.2f} grey levels", "perturbation, magnified"]
+    factor = max(1, -(-MIN_PANEL // max(x.shape[:2])))  # small images enlarged, pixels kept square
+    panels = [np.kron(panel, np.ones((factor, factor, 1))) for panel in (
+        _display(x, (low, high)), _display(adversarial, (low, high)),
+        _display(magnified_perturbation(perturbation, eps), (0.0, 1.0)))]
+    titles = ["clean", f"perturbed, ε = {levels:.2f}", "perturbation, magnified"]
     png = _picture(panels, titles, top, colour)
     unit = "grey level" if levels == 1 else "grey levels"
     caption = (f"ε = {levels:.2f} {unit} ({eps:.3g}) · '{top[0][1]}' {100 * top[0][2]:.1f} % "
