@@ -133,6 +133,7 @@ def test_a_changed_top_class_is_said_and_drawn_in_red():
     (lambda m, x: epsilon_view(m, x, np.ones_like(x), 0.1, class_names=["a"]), ValueError, "list of 7 names"),
     (lambda m, x: epsilon_view("model", x, np.ones_like(x), 0.1), TypeError, "must be a Keras model"),
     (lambda m, x: epsilon_explorer(m, x, label=7), ValueError, r"class number 0..6"),
+    (lambda m, x: epsilon_explorer(None, x), TypeError, "must be a Keras model"),
     (lambda m, x: epsilon_explorer(m, x, targeted=True), ValueError, "targeted explorer needs label"),
     (lambda m, x: epsilon_explorer(m, x, levels=20, max_levels=8), ValueError, "between 0 and max_levels"),
     (lambda m, x: epsilon_explorer(m, x, max_levels=0), ValueError, "max_levels must be > 0"),

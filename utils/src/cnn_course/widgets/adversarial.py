@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 import numbers
+import time
 from dataclasses import dataclass
 
 import ipywidgets
@@ -366,17 +367,16 @@ class EpsilonExplorer(FrameWidget):
 
     def __init__(self, model, image, label=None, *, clip=(-1.0, 1.0), class_names=None, levels: float = 1.0,
                  max_levels: float = MAX_LEVELS, targeted: bool = False, direction=None):
-        import time
+        import keras
 
         from .. import adversarial
 
-        self._started = time.perf_counter
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a Keras model, got {type(model).__name__}")
         self._clip = _check_clip(clip)
         self._image = _check_image(image, self._clip)
         self._model = model
-        self._clean = _probabilities(model, self._image) if hasattr(model, "inputs") else None
-        if self._clean is None:
-            raise TypeError(f"model must be a Keras model, got {type(model).__name__}")
+        self._clean = _probabilities(model, self._image)
         self._names = _names(class_names, len(self._clean))
         if label is None:
             if targeted:
@@ -409,7 +409,7 @@ class EpsilonExplorer(FrameWidget):
         return float(self.eps_slider.value) * grey_level(self._clip)
 
     def _redraw(self, _change=None) -> None:
-        started = self._started()
+        started = time.perf_counter()
         try:
             frame = epsilon_view(self._model, self._image, self.direction, self.eps, clip=self._clip,
                                  class_names=self._names, clean_probabilities=self._clean)
@@ -418,7 +418,7 @@ class EpsilonExplorer(FrameWidget):
             return
         self.frame = frame
         self.show(frame)
-        self.seconds = self._started() - started
+        self.seconds = time.perf_counter() - started
 
 
 def epsilon_explorer(model, image, label=None, *, clip=(-1.0, 1.0), class_names=None, levels: float = 1.0,
