@@ -46,6 +46,9 @@ Widgets (one module each)
 :func:`neighbour_explorer` (``neighbours.py``)
     Week 5: a query image and its k nearest training images in a network's feature
     space (euclidean or cosine), each with its distance; other labels marked in red.
+:func:`epsilon_explorer` (``adversarial.py``)
+    Week 6: an ε slider (in grey levels) over one photo and its gradient sign, computed
+    once: clean and perturbed image, the perturbation magnified and the live top-5.
 
 ``frame.py`` holds what they share (:class:`Frame`, :class:`FrameWidget`, the PNG
 helper); ``_grids.py`` draws small arrays as grids of numbers for the two convolution
@@ -62,6 +65,7 @@ True
 """
 
 # One module per widget; each adds one import line here.
+from .adversarial import EpsilonExplorer, EpsilonFrame, epsilon_explorer, epsilon_view
 from .blur import BlurExplorer, blur_explorer, blur_view
 from .convolution import ConvolutionExplorer, convolution_explorer, convolution_view
 from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
@@ -78,6 +82,8 @@ from .sliding_window import (
 __all__ = [
     "BlurExplorer",
     "ConvolutionExplorer",
+    "EpsilonExplorer",
+    "EpsilonFrame",
     "FeatureMapBrowser",
     "Frame",
     "FrameWidget",
@@ -88,6 +94,8 @@ __all__ = [
     "blur_view",
     "convolution_explorer",
     "convolution_view",
+    "epsilon_explorer",
+    "epsilon_view",
     "feature_map_browser",
     "feature_map_view",
     "figure_png",
