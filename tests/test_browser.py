@@ -295,6 +295,11 @@ def test_a_student_reaches_ps1_and_ps3_and_an_instructor_sees_every_assignment_i
                 f"`make lab` should hide nbgrader's exchange-only views: the menu offers {items}"
             )
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Formgrader$")).click()
+            # Make its tab the current one: on a loaded machine JupyterLab sometimes opens it
+            # behind the start page (seen once in CI: the tab was there, its iframe hidden).
+            tab = page.locator(".lm-TabBar-tab", has_text=re.compile(r"^Formgrader$"))
+            tab.wait_for(timeout=30_000)
+            tab.click()
             formgrader = page.frame_locator("iframe").last
             for name in sorted(expected):
                 formgrader.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
