@@ -1,23 +1,12 @@
 """Smoke test of benchmarks/attack_speed.py: its code path, not its figures (timing is never asserted)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmark_runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_attack_speed_benchmark_quick_mode_reports_every_attack():
-    completed = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "attack_speed.py"), "--quick"],
-                               capture_output=True, text=True, timeout=600,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=ROOT)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    lines, result = run_benchmark("attack_speed.py", "--quick")
     assert list(result["mobilenet"]) == ["96"] and result["mobilenet"]["96"]["batch"] == 1
     assert result["mnist"]["batch_20"]["batch"] == 20 and result["mnist"]["batch_1"]["batch"] == 1
     for row in [*result["mobilenet"].values(), *result["mnist"].values()]:

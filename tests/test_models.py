@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import keras
 import nbformat
 import numpy as np
 import pytest
+from benchmark_runner import run_benchmark
 from cnn_course.data import load_mnist
 from cnn_course.models import (
     EpochTimer,
@@ -385,19 +383,10 @@ def test_tiny_training_run_is_reproducible_with_a_seed_and_timed(mnist):
 # ------------------------------------------------------------------ benchmark script
 
 
-def run_script(name, *arguments, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    completed = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "benchmarks", name), *arguments],
-                               capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    return lines, json.loads(lines[-1])
-
-
 @pytest.mark.slow
 def test_benchmark_quick_mode_prints_json_last_line():
     # ours and two published networks cover both code paths (one-cycle, and a published recipe)
-    lines, result = run_script("mnist_time_to_accuracy.py", "--quick", "--networks", "ours", "keras_io",
+    lines, result = run_benchmark("mnist_time_to_accuracy.py", "--quick", "--networks", "ours", "keras_io",
                                "journal_club")
     assert result["target"] == 0.99
     assert list(result["networks"]) == ["ours", "keras_io", "journal_club"]
@@ -413,7 +402,7 @@ def test_benchmark_quick_mode_prints_json_last_line():
 
 @pytest.mark.slow
 def test_recipe_search_quick_mode_prints_json_last_line():
-    lines, result = run_script("mnist_one_cycle_search.py", "--quick")
+    lines, result = run_benchmark("mnist_one_cycle_search.py", "--quick")
     (run,) = result["runs"]
     assert run["epochs"] == 1 and len(run["val_accuracy"]) == 1 and 0.3 < run["val_accuracy"][0] < 0.99
     assert result["chosen"] is None  # one epoch on 2,000 images does not reach 99 %

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from benchmark_runner import run_benchmark
 from cnn_course.small_nets import (
     CIFAR_TUTORIAL_VARIANTS,
     LocalResponseNormalization,
@@ -334,18 +335,7 @@ def test_small_resnet_bad_arguments_say_what_is_wrong(kwargs, error, message):
 def test_fashion_benchmark_quick_mode_prints_json_last_line():
     # The benchmark's code path (data split, one-cycle training, timing, test once, JSON), not its
     # figures: one epoch on 2,000 images reaches no target.
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    completed = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "fashion_time_to_accuracy.py"),
-                                "--quick", "--networks", "plain", "resnet_bn"], capture_output=True, text=True,
-                               timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=root)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    lines, result = run_benchmark("fashion_time_to_accuracy.py", "--quick", "--networks", "plain", "resnet_bn")
     assert result["target"] == 0.93 and result["recipe"]["quick"] is True
     assert list(result["networks"]) == ["plain", "resnet_bn"]
     for name, figures in result["networks"].items():

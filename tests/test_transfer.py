@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from benchmark_runner import run_benchmark
 from cnn_course import pretrained, transfer
 from cnn_course.transfer import (
     cache_features,
@@ -530,18 +531,7 @@ def test_errors_speak_the_students_language():
 def test_inference_speed_benchmark_quick_mode_prints_json_last_line():
     # The benchmark's code path (real photos at four sizes through feature_extractor, timing, JSON),
     # not its figures (timing is never asserted).
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    completed = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "mobilenet_inference_speed.py"),
-                                "--quick"], capture_output=True, text=True, timeout=600,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=root)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    lines, result = run_benchmark("mobilenet_inference_speed.py", "--quick")
     assert list(result["sizes"]) == ["96", "128", "160", "224"] and result["images"] == 8
     for size, row in result["sizes"].items():
         assert row["images_per_second"] > 0 and row["pixel_ratio"] == round((224 / int(size)) ** 2, 2), size

@@ -1,23 +1,12 @@
 """Smoke test of benchmarks/transfer_head_speed.py: its code path, not its figures (timing is never asserted)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmark_runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_head_speed_benchmark_quick_mode_trains_the_same_head_both_ways():
-    completed = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "transfer_head_speed.py"), "--quick"],
-                               capture_output=True, text=True, timeout=600,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=ROOT)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    lines, result = run_benchmark("transfer_head_speed.py", "--quick")
     assert result["train_images"] == 200 and result["val_images"] == 100 and result["size"] == 96
     cached, end_to_end = result["modes"]["cached"], result["modes"]["end_to_end"]
     # Same start, same recipe, same features (the frozen base computes them either way): the two
