@@ -193,6 +193,31 @@ def problems_in_outputs(notebook: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
+def write_widget_notebook(course, name: str, setup: str, widget_cell: str, *, widget_import: str) -> dict:
+    """Write a two-cell notebook (set-up, then the widget) into the course and run the set-up here too.
+
+    Returns the set-up's variables, computed in this process from the same seeded code (without
+    ``widget_import``), so that the test can work out the captions the kernel should show.
+    """
+    assert widget_import in setup, f"the set-up should import the widget with {widget_import!r}"
+    notebook_file = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
+                                                    nbformat.v4.new_code_cell(widget_cell)])
+    notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                            "language": "python"}
+    nbformat.write(notebook_file, course.clone / name)
+    values: dict = {}
+    exec(setup.replace(widget_import, ""), values)  # noqa: S102 - the test's own set-up code
+    return values
+
+
+def run_widget_notebook(page, course, name: str, workspace: str):
+    """Open the notebook in JupyterLab, Run All, check every cell ran cleanly; return the notebook panel."""
+    notebook, _ = open_and_run_all(page, course.server.lab_url(name, workspace=workspace))
+    problems = problems_in_outputs(save_and_read(page, course.clone / name))
+    assert not problems, f"{name} did not run cleanly:\n" + "\n".join(problems)
+    return notebook
+
+
 @pytest.mark.timeout(480)
 def test_start_page_runs_and_blur_slider_updates_the_picture(course, notebook_times, tmp_path):
     committed_hash = _sha256(START_PAGE)
@@ -439,14 +464,9 @@ def test_neighbour_explorer_follows_the_query_slider_and_the_metric_buttons(cour
     widget_cell = ("explorer = neighbour_explorer(images[:12], embeddings[:12], images[12:], embeddings[12:], "
                    "labels=labels, class_names=names, k=4)\nexplorer")
     name = "neighbours_widget.ipynb"
-    notebook_file = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
-                                                    nbformat.v4.new_code_cell(widget_cell)])
-    notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                            "language": "python"}
-    nbformat.write(notebook_file, course.clone / name)
-    # The captions the kernel should show, computed here from the same seeded data.
-    values: dict = {}
-    exec(setup.replace("from cnn_course.widgets import neighbour_explorer", ""), values)
+    # The captions the kernel should show are computed here from the same seeded data.
+    values = write_widget_notebook(course, name, setup, widget_cell,
+                                   widget_import="from cnn_course.widgets import neighbour_explorer")
     images, embeddings = values["images"], values["embeddings"]
 
     def expected(query: int, metric: str) -> str:
@@ -456,9 +476,7 @@ def test_neighbour_explorer_follows_the_query_slider_and_the_metric_buttons(cour
     started = time.perf_counter()
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
-            notebook, _ = open_and_run_all(page, course.server.lab_url(name, workspace="neighbours"))
-            problems = problems_in_outputs(save_and_read(page, course.clone / name))
-            assert not problems, "the neighbours notebook did not run cleanly:\n" + "\n".join(problems)
+            notebook = run_widget_notebook(page, course, name, workspace="neighbours")
             explorer = notebook.locator(".cnn-course-neighbours")
             picture = explorer.locator("img.cnn-course-picture")
             caption = explorer.locator(".cnn-course-caption")
@@ -556,14 +574,9 @@ def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
     ])
     widget_cell = "explorer = epsilon_explorer(model, x, class_names=names, levels=0.0, max_levels=8)\nexplorer"
     name = "epsilon_widget.ipynb"
-    notebook_file = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
-                                                    nbformat.v4.new_code_cell(widget_cell)])
-    notebook_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                            "language": "python"}
-    nbformat.write(notebook_file, course.clone / name)
-    # The captions the kernel should show, computed here from the same seeded model.
-    values: dict = {}
-    exec(setup.replace("from cnn_course.widgets.adversarial import epsilon_explorer", ""), values)
+    # The captions the kernel should show are computed here from the same seeded model.
+    values = write_widget_notebook(course, name, setup, widget_cell,
+                                   widget_import="from cnn_course.widgets.adversarial import epsilon_explorer")
     model, x = values["model"], values["x"]
     label = int(model.predict(x[None], verbose=0)[0].argmax())
     direction = adversarial.gradient_sign(model, x, label, clip=(-1.0, 1.0))
@@ -575,9 +588,7 @@ def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
     started = time.perf_counter()
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
-            notebook, _ = open_and_run_all(page, course.server.lab_url(name, workspace="epsilon"))
-            problems = problems_in_outputs(save_and_read(page, course.clone / name))
-            assert not problems, "the ε explorer notebook did not run cleanly:\n" + "\n".join(problems)
+            notebook = run_widget_notebook(page, course, name, workspace="epsilon")
             explorer = notebook.locator(".cnn-course-epsilon")
             picture = explorer.locator("img.cnn-course-picture")
             caption = explorer.locator(".cnn-course-caption")
