@@ -71,18 +71,6 @@ def fashion_subset(train_per_class: int, val_images: int, seed: int):
     return (fit_x[chosen, :, :, None], fit_y[chosen]), (x[-held_out:][val, :, :, None], y[-held_out:][val])
 
 
-def grey_extractor(base, size: int):
-    """28×28 grey uint8 → upsampled, R = G = B, scaled to [-1, 1] → MobileNetV2's pooled features."""
-    from cnn_course import transfer
-
-    features = transfer.feature_extractor(base, input_shape=(size, size, 3))
-    grey = keras.Input((28, 28, 1), name="fashion_image")
-    x = keras.layers.Resizing(size, size, name="upsample")(grey)
-    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(x)
-    return keras.Model(grey, features(x), name="fashion_features")
-
-
 class WallClockToTarget(keras.callbacks.Callback):
     """Wall-clock seconds since `start` (validation included) until the validation accuracy reaches `target`."""
 
@@ -128,7 +116,7 @@ def main(argv=None) -> dict:
     print(f"load average before: {load_average()}", flush=True)
     (x_train, y_train), (x_val, y_val) = fashion_subset(args.train_per_class, args.val, args.seed)
     base = mobilenet_v2()
-    extractor = grey_extractor(base, args.size)
+    extractor = transfer.grey_image_extractor(base, args.size)
     keras.utils.set_random_seed(args.seed)
     start_weights = transfer.head_on_features(CLASSES, 1280, dropout=0.0).get_weights()
     results = {}

@@ -595,3 +595,45 @@ def test_stored_features_refuse_names_that_are_not_plain_labels(tmp_path, name):
     with pytest.raises(ValueError, match="name must be a short label"):
         transfer.stored_features(_pooling_extractor(), np.zeros((1, 4, 4, 2), "float32"), name=name,
                                  cache_dir=tmp_path)
+
+
+# --- grey images into a colour base -----------------------------------------------------------
+
+
+def test_grey_image_extractor_equals_resize_repeat_preprocess_by_hand():
+    base = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(5, 3, name="conv"),
+                             keras.layers.ReLU(name="relu")])
+    extractor = transfer.grey_image_extractor(base, 32)
+    images = np.random.default_rng(3).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    upsampled = keras.layers.Resizing(32, 32)(images.astype("float32")).numpy()
+    by_hand = np.repeat(upsampled, 3, axis=-1) / 127.5 - 1.0
+    expected = base.predict(by_hand, verbose=0).mean(axis=(1, 2))
+    np.testing.assert_allclose(extractor.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert extractor.input_shape == (None, 28, 28, 1) and extractor.output_shape == (None, 5)
+    assert len(extractor.weights) == len(base.weights)  # shares the base, adds nothing
+
+
+def test_grey_image_extractor_has_the_layers_of_the_step_by_step_version():
+    # Week 5's notebooks 4 and 6 build it step by step; the same layer types give the same
+    # fingerprint, so their stored features are found again.
+    base = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, 3, name="conv")])
+    features = transfer.feature_extractor(base, input_shape=(32, 32, 3))
+    grey = keras.Input((28, 28, 1))
+    x = keras.layers.Resizing(32, 32)(grey)
+    x = keras.layers.Concatenate()([x, x, x])
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(x)
+    by_hand = keras.Model(grey, features(x))
+    images = np.zeros((2, 28, 28, 1), np.uint8)
+    assert transfer._fingerprint(by_hand, images) == transfer._fingerprint(
+        transfer.grey_image_extractor(base, 32), images)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"size": 4}, "size must be at least 8"),
+    ({"size": 32, "image_shape": (28, 28, 3)}, r"image_shape must be \(height, width, 1\)"),
+    ({"size": 32, "image_shape": (28, 28)}, r"image_shape must be \(height, width, 1\)"),
+])
+def test_grey_image_extractor_rejects_bad_sizes(kwargs, message):
+    base = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, 3)])
+    with pytest.raises(ValueError, match=message):
+        transfer.grey_image_extractor(base, **kwargs)

@@ -76,6 +76,7 @@ __all__ = [
     "cache_features",
     "feature_extractor",
     "frozen_base_with_head",
+    "grey_image_extractor",
     "head_on_features",
     "stored_features",
     "unfreeze_top",
@@ -349,6 +350,52 @@ def feature_extractor(base, layer_name=None, pooling="avg", *, input_shape=None)
     True
     """
     return _extractor(base, layer_name, pooling, input_shape, name="feature_extractor")
+
+
+def grey_image_extractor(base, size: int, *, image_shape=(28, 28, 1)):
+    """Pooled features of small grey uint8 images (MNIST, Fashion-MNIST) from a colour base like MobileNetV2.
+
+    The model upsamples each image to ``size`` × ``size`` (bilinear), copies the grey channel
+    into red, green and blue, scales 0…255 to −1…1 (what :func:`cnn_course.pretrained.preprocess`
+    does for MobileNetV2) and returns the base's last feature map averaged: the extractor of
+    week 5's notebooks 4 and 6, where it is built step by step.
+
+    Parameters
+    ----------
+    base : keras.Model
+        A model that takes ``(height, width, 3)`` images in [−1, 1].
+    size : int
+        Side of the upsampled image the base sees (at least 8; multiples of 32 suit MobileNetV2).
+    image_shape : (int, int, 1)
+        Shape of one grey input image.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(None, *image_shape)`` grey values 0…255, output ``(None, channels)``. It shares
+        the base's layers and weights. Its layers (and so its feature-cache fingerprint in
+        :func:`stored_features`) are those of the step-by-step version.
+
+    Examples
+    --------
+    >>> import keras
+    >>> base = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, name="conv")])
+    >>> extractor = grey_image_extractor(base, 32)
+    >>> extractor.input_shape, extractor.output_shape
+    ((None, 28, 28, 1), (None, 4))
+    """
+    import keras
+
+    size = check_int(size, "size", minimum=8)
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or image_shape[2] != 1 or not all(is_int(n) and n > 0 for n in image_shape):
+        raise ValueError(f"image_shape must be (height, width, 1) for grey images, got {image_shape}")
+    features = feature_extractor(base, input_shape=(size, size, 3))
+    grey = keras.Input(image_shape, name="grey_image")
+    x = keras.layers.Resizing(size, size, name="upsample")(grey)
+    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])  # R = G = B
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_minus1_1")(x)
+    return keras.Model(grey, features(x), name="grey_image_features")
 
 
 def cache_features(extractor, images, *, batch_size: int = 32, progress=None) -> np.ndarray:
