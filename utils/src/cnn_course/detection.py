@@ -852,11 +852,10 @@ def class_average_precisions(detections, ground_truths, iou_threshold=0.5, inter
         for found, truth in zip(detections, ground_truths, strict=True):
             mine, theirs = found["labels"] == label, truth["labels"] == label
             total += int(theirs.sum())
-            # ranked within the image first (stable): pycocotools' order among equal scores
-            order = np.argsort(-found["scores"][mine], kind="stable")
-            scores.append(found["scores"][mine][order])
-            flags.append(match_detections(found["boxes"][mine][order], scores[-1],
-                                          truth["boxes"][theirs], threshold))
+            scores.append(found["scores"][mine])
+            flags.append(match_detections(found["boxes"][mine], scores[-1], truth["boxes"][theirs], threshold))
+        # image by image, each in the order given: average_precision's stable ranking then puts
+        # equal scores in pycocotools' order (earlier image first, then the order of the results)
         results[label] = average_precision(np.concatenate(scores), np.concatenate(flags), total, interpolation)
     return results
 
