@@ -341,6 +341,43 @@ def unfreeze_top_blocks(base, n_blocks):
         "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
                            "ex4-check", "ex4-hidden"],
     },
+    "ps5_adversarial": {
+        "replacements": {
+            "ex1-solution": '''
+from cnn_course.adversarial import fgsm as library_fgsm
+
+
+def fgsm(model, x, y, eps):
+    return library_fgsm(model, x, y, eps, clip=(0.0, 255.0))
+''',
+            "ex2-solution": '''
+from cnn_course.adversarial import gradient_sign
+
+
+def accuracy_table(model, x, y, eps_values):
+    signs = gradient_sign(model, x, y, clip=(0.0, 255.0))
+    table = []
+    for eps in eps_values:
+        scores = keras.ops.convert_to_numpy(model(np.clip(x + eps * signs, 0, 255).astype(np.float32), training=False))
+        table.append(float(np.mean(np.argmax(scores, axis=1) == np.asarray(y))))
+    return table
+''',
+            "ex3-solution": '''
+from cnn_course.adversarial import pgd
+
+
+def targeted_attack(model, x, target, eps, step, steps):
+    if steps == 0:
+        return np.array(x, dtype=np.float32)
+    return pgd(model, x, target, eps, step, steps, targeted=True, random_start=False, clip=(0.0, 255.0))
+''',
+        },
+        # Exercise 4's cell is the solution's: it calls targeted_attack in the student's own run,
+        # where cnn_course works, so its numbers are right and the hidden test (which checks them
+        # against a reference) passes; the check measures them again with targeted_attack and fails.
+        "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
+                           "ex4-check"],
+    },
 }
 
 # What a check shows when it rejects a library answer: the grader serves the student's functions
@@ -1016,6 +1053,46 @@ def test_library_answers_for_ps3_would_be_right_without_the_rule():
         got = library["inception_module_model"](input_shape, *filters)
         expected = reference["inception_module_model"](input_shape, *filters)
         assert (got.output_shape, got.count_params()) == (expected.output_shape, expected.count_params())
+
+
+def test_library_answers_for_ps5_would_be_right_without_the_rule():
+    """The cnn_course.adversarial answers in LIBRARY_ANSWERS compute what the solutions compute;
+    only the rule (no cnn_course in the answers) rejects them."""
+    import numpy as np
+
+    if "ps5_adversarial" not in ASSIGNMENTS:
+        pytest.skip("ps5_adversarial is not in solutions/")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    source = nbformat.read(SOLUTIONS_DIR / "ps5_adversarial" / "ps5_adversarial.ipynb", as_version=4)
+    reference = {"np": np, "keras": keras, "tf": tf}
+    library = dict(reference)
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps5_adversarial"]["replacements"][grade_id], library)  # noqa: S102
+    # A small convolutional network with logits out, random weights, images in [0, 255].
+    inputs = keras.Input((10, 10, 2))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(6, 3, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.weights])
+    images = rng.choice([0.0, 255.0, 40.0, 128.0, 250.0], size=(9, 10, 10, 2)).astype(np.float32)
+    labels = rng.integers(0, 4, size=9)
+    for eps in (0.0, 5.0, 30.0):
+        np.testing.assert_allclose(library["fgsm"](model, images, labels, eps),
+                                   reference["fgsm"](model, images, labels, eps), atol=1e-3)
+    eps_values = (0.0, 8.0, 64.0)
+    assert library["accuracy_table"](model, images, labels, eps_values) == reference["accuracy_table"](
+        model, images, labels, eps_values)
+    for target, eps, step, steps in ((labels[::-1].copy(), 12.0, 5.0, 4), (2, 6.0, 20.0, 2), (1, 10.0, 3.0, 0)):
+        np.testing.assert_allclose(library["targeted_attack"](model, images, target, eps, step, steps),
+                                   reference["targeted_attack"](model, images, target, eps, step, steps), atol=1e-3)
 
 
 def _toy_mobilenet(keras, blocks, seed):
