@@ -157,8 +157,13 @@ def iou(boxes_a, boxes_b) -> np.ndarray:
     >>> iou([[0, 0, 2, 2]], [[1, 1, 3, 3], [0, 0, 2, 1], [5, 5, 5, 9]])  # 1/7, 2/4, zero area
     array([[0.14285714, 0.5       , 0.        ]])
     """
-    a = _boxes(boxes_a, "boxes_a")[:, None, :]   # (N, 1, 4): broadcasts against ...
-    b = _boxes(boxes_b, "boxes_b")[None, :, :]   # ... (1, M, 4) to (N, M)
+    return _iou_matrix(_boxes(boxes_a, "boxes_a"), _boxes(boxes_b, "boxes_b"))
+
+
+def _iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """:func:`iou` of boxes already checked (float64 (N, 4) and (M, 4))."""
+    a = boxes_a[:, None, :]   # (N, 1, 4): broadcasts against ...
+    b = boxes_b[None, :, :]   # ... (1, M, 4) to (N, M)
     width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
     intersection = width * height
@@ -235,7 +240,7 @@ def nms(boxes, scores, iou_threshold=0.5, max_outputs=None) -> np.ndarray:
     while remaining.size and len(kept) < limit:
         best, rest = remaining[0], remaining[1:]
         kept.append(best)
-        overlaps = iou(boxes[best:best + 1], boxes[rest])[0]
+        overlaps = _iou_matrix(boxes[best:best + 1], boxes[rest])[0]  # checked once, above
         remaining = rest[overlaps <= threshold]
     return np.array(kept, dtype=np.int64)
 
@@ -537,7 +542,7 @@ def match_anchors(anchors, gt_boxes, positive_iou=0.7, negative_iou=0.3):
     labels = np.zeros(len(anchors), dtype=np.int64)
     if len(gt_boxes) == 0 or len(anchors) == 0:
         return labels, np.full(len(anchors), -1, dtype=np.int64)
-    overlaps = iou(anchors, gt_boxes)                        # (A, G)
+    overlaps = _iou_matrix(anchors, gt_boxes)                # (A, G)
     matched = overlaps.argmax(axis=1)
     best_per_anchor = overlaps[np.arange(len(anchors)), matched]
     labels[best_per_anchor >= low] = -1
@@ -690,7 +695,7 @@ def match_detections(boxes, scores, gt_boxes, iou_threshold=0.5) -> np.ndarray:
     true_positive = np.zeros(len(boxes), dtype=bool)
     if len(gt_boxes) == 0 or len(boxes) == 0:
         return true_positive
-    overlaps = iou(boxes, gt_boxes)
+    overlaps = _iou_matrix(boxes, gt_boxes)
     taken = np.zeros(len(gt_boxes), dtype=bool)
     for detection in np.argsort(-scores, kind="stable"):
         candidates = np.where(taken, -1.0, overlaps[detection])
