@@ -75,6 +75,7 @@ def test_iou_hand_worked():
     assert not np.isnan(result).any()
     np.testing.assert_array_equal(result, np.zeros((2, 3)))
     assert iou(np.zeros((0, 4)), a).shape == (0, 2) and iou(a, np.zeros((0, 4))).shape == (2, 0)
+    assert iou([], a).shape == (0, 2)  # an empty list is no boxes
 
 
 @settings(max_examples=40, deadline=None)
@@ -532,6 +533,11 @@ def test_mean_average_precision_hand_worked():
     assert per_class[0] == pytest.approx((51 + 50 * 2 / 3) / 101) and per_class[1] == 1.0
     assert mean_average_precision(found, truth) == pytest.approx(((51 + 50 * 2 / 3) / 101 + 1) / 2)
     assert mean_average_precision(found, truth, interpolation="all") == pytest.approx((5 / 6 + 1) / 2)
+    # an image without detections or without true boxes may use empty lists
+    empty = {"boxes": [], "scores": [], "labels": []}
+    assert mean_average_precision(found + [empty], truth + [{"boxes": [], "labels": []}]) == pytest.approx(
+        mean_average_precision(found, truth))
+    assert class_average_precisions([found[0], empty], truth)[1] == 0.0  # class 1's box is missed
     assert mean_average_precision(found, truth) == pytest.approx(np.mean(list(coco_average_precisions(
         [{k: np.asarray(v) for k, v in d.items()} for d in found],
         [{k: np.asarray(v) for k, v in t.items()} for t in truth], 0.5).values())))

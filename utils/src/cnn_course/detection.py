@@ -72,6 +72,8 @@ _INTERPOLATIONS = ("coco", "all")
 def _boxes(value, name: str) -> np.ndarray:
     """``value`` as a float64 (N, 4) array of valid boxes, or a ValueError/TypeError naming the problem."""
     array = numeric_array(value, name)
+    if array.shape == (0,):  # [] : no boxes (an image without detections)
+        array = array.reshape(0, 4)
     if array.ndim != 2 or array.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4) as (x1, y1, x2, y2); got shape {array.shape}")
     array = array.astype(np.float64)
@@ -106,12 +108,12 @@ def _vector(value, name: str, length: int | None = None, *, what: str = "numbers
     return array
 
 
-def _fraction(value, name: str) -> float:
-    """A number in [0, 1] (an IoU threshold) as a float."""
+def _fraction(value, name: str, what: str = "an IoU") -> float:
+    """A number in [0, 1] (an IoU threshold, unless ``what`` says otherwise) as a float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number between 0 and 1, got {value!r}")
     if not 0.0 <= float(value) <= 1.0:  # also refuses NaN
-        raise ValueError(f"{name} must be between 0 and 1 (an IoU), got {value!r}")
+        raise ValueError(f"{name} must be between 0 and 1 ({what}), got {value!r}")
     return float(value)
 
 
@@ -190,12 +192,14 @@ def nms(boxes, scores, iou_threshold=0.5, max_outputs=None) -> np.ndarray:
 
     * a box whose IoU *equals* the threshold survives (TensorFlow suppresses on ``IoU >
       threshold``), so ``iou_threshold=1`` keeps every box and ``iou_threshold=0`` deletes
-      every box that touches a kept one with positive area;
+      every box that shares some area with a kept one (boxes that only touch along an edge
+      stay);
     * **ties**: among equal scores the box with the lower index comes first;
     * zero-area boxes overlap nothing and are never suppressed.
 
     (TensorFlow takes boxes as ``(y1, x1, y2, x2)``; IoU does not change when x and y swap
-    places, so the same arrays can be passed to both.)
+    places, so the same arrays can be passed to both. It computes IoUs in float32, we in
+    float64: an IoU within ~1e-7 of the threshold may be judged differently.)
 
     Parameters
     ----------
@@ -591,7 +595,8 @@ def focal_loss(y_true, y_pred, gamma=2.0, alpha=0.25, reduction="mean"):
 
     Works on numpy arrays (returns numpy) and, unchanged, on Keras/TensorFlow/JAX tensors
     through ``keras.ops``, so it can be given to ``model.compile(loss=focal_loss)``
-    (values are only checked for numpy input).
+    (values are only checked for numpy input; for per-sample weights in ``fit``, compile with
+    ``functools.partial(focal_loss, reduction="none")`` and let Keras average).
 
     Parameters
     ----------
@@ -621,7 +626,7 @@ def focal_loss(y_true, y_pred, gamma=2.0, alpha=0.25, reduction="mean"):
     if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, numbers.Real) or not gamma >= 0:
         raise ValueError(f"gamma must be a number >= 0 (0 gives cross-entropy), got {gamma!r}")
     if alpha is not None:
-        alpha = _fraction(alpha, "alpha")
+        alpha = _fraction(alpha, "alpha", "the weight of class 1; None for no weighting")
     if _is_tensor(y_true) or _is_tensor(y_pred):
         from keras import ops
         y_pred = ops.convert_to_tensor(y_pred)
