@@ -1,23 +1,12 @@
 """Smoke test of benchmarks/nms_speed.py: its code path, not its figures (timing is never asserted)."""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmark_runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_nms_speed_benchmark_quick_mode_reports_every_method():
-    completed = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "nms_speed.py"), "--quick"],
-                               capture_output=True, text=True, timeout=300,
-                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), cwd=ROOT)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    lines, result = run_benchmark("nms_speed.py", "--quick", timeout=300)
     assert result["boxes"] == 1000 and result["iou_threshold"] == 0.5
     for layout in ("random", "clustered"):
         iou, nms = result[layout]["iou"], result[layout]["nms"]
