@@ -46,6 +46,9 @@ Widgets (one module each)
 :func:`neighbour_explorer` (``neighbours.py``)
     Week 5: a query image and its k nearest training images in a network's feature
     space (euclidean or cosine), each with its distance; other labels marked in red.
+:func:`mask_viewer` (``masks.py``)
+    Week 7: a segmentation's image, true mask, predicted mask and errors (false positives
+    and false negatives in two colours), with a threshold slider and live IoU and Dice.
 :func:`epsilon_explorer` (``adversarial.py``)
     Week 6: an ε slider (in grey levels) over one photo and its gradient sign, computed
     once: clean and perturbed image, the perturbation magnified and the live top-5.
@@ -70,6 +73,7 @@ from .blur import BlurExplorer, blur_explorer, blur_view
 from .convolution import ConvolutionExplorer, convolution_explorer, convolution_view
 from .feature_maps import FeatureMapBrowser, feature_map_browser, feature_map_view
 from .frame import Frame, FrameWidget, figure_png
+from .masks import MaskFrame, MaskViewer, mask_view, mask_viewer
 from .neighbours import NeighbourExplorer, nearest_neighbours, neighbour_explorer, neighbours_view
 from .receptive_field import ReceptiveFieldExplorer, receptive_field_explorer, receptive_field_view
 from .sliding_window import (
@@ -87,6 +91,8 @@ __all__ = [
     "FeatureMapBrowser",
     "Frame",
     "FrameWidget",
+    "MaskFrame",
+    "MaskViewer",
     "NeighbourExplorer",
     "ReceptiveFieldExplorer",
     "SlidingWindowStepper",
@@ -99,6 +105,8 @@ __all__ = [
     "feature_map_browser",
     "feature_map_view",
     "figure_png",
+    "mask_view",
+    "mask_viewer",
     "nearest_neighbours",
     "neighbour_explorer",
     "neighbours_view",
