@@ -613,3 +613,58 @@ def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
             raise
     assert before_pixels != after_pixels, "the ε slider moved but the picture on screen looks the same"
     print(f"ε explorer in the browser: {time.perf_counter() - started:.1f} s")
+
+
+@pytest.mark.timeout(300)
+def test_mask_viewer_follows_its_threshold_slider(course, tmp_path):
+    from cnn_course.widgets.masks import mask_view
+
+    # Tiny seeded arrays: a 32×16 image, two blocks of "nuclei" and noisy probabilities around them.
+    setup = "\n".join([
+        "import numpy as np",
+        "from cnn_course.widgets import mask_viewer",
+        "rng = np.random.default_rng(7)",
+        "mask = np.zeros((32, 16), np.uint8)",
+        "mask[3:12, 2:9] = 1",
+        "mask[18:29, 6:15] = 1",
+        "probabilities = np.clip(0.55 * mask + rng.uniform(0, 0.6, mask.shape), 0, 1)",
+        "image = rng.uniform(0, 1, (32, 16, 1))",
+    ])
+    widget_cell = "viewer = mask_viewer(image, mask, probabilities, threshold=0.5)\nviewer"
+    name = "mask_viewer_widget.ipynb"
+    # The captions the kernel should show are computed here from the same seeded arrays.
+    values = write_widget_notebook(course, name, setup, widget_cell,
+                                   widget_import="from cnn_course.widgets import mask_viewer")
+
+    def expected(threshold: float) -> str:
+        return mask_view(values["image"], values["mask"], values["probabilities"], threshold).caption
+
+    assert expected(0.5) != expected(0.6), "the test's arrays should score differently at the two thresholds"
+    started = time.perf_counter()
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        try:
+            notebook = run_widget_notebook(page, course, name, workspace="masks")
+            viewer = notebook.locator(".cnn-course-mask-viewer")
+            picture = viewer.locator("img.cnn-course-picture")
+            caption = viewer.locator(".cnn-course-caption")
+            handle = viewer.locator(".noUi-handle").first
+            handle.wait_for(timeout=60_000)
+            _wait_until(lambda: caption.text_content() == expected(0.5), "the first caption (threshold 0.5)")
+            viewer.screenshot(path=ARTIFACTS / "mask_viewer_0.5.png")
+            before_src = picture.get_attribute("src")
+            before_pixels = picture.screenshot()
+
+            handle.click()
+            for _ in range(2):  # steps of 0.05: two steps are 0.6
+                page.keyboard.press("ArrowRight")
+            _wait_until(lambda: caption.text_content() == expected(0.6), "the caption at threshold 0.6")
+            _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
+            after_pixels = picture.screenshot()
+            scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
+            assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
+            viewer.screenshot(path=ARTIFACTS / "mask_viewer_0.6.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "mask_viewer_failure.png")
+            raise
+    assert before_pixels != after_pixels, "the threshold slider moved but the picture on screen looks the same"
+    print(f"mask viewer in the browser: {time.perf_counter() - started:.1f} s")
