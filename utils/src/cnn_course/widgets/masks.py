@@ -9,8 +9,8 @@ black), and the caption gives IoU and Dice at that threshold, computed by
 :func:`cnn_course.segmentation.iou_score` and :func:`cnn_course.segmentation.dice`.
 
 The probabilities are computed once (by the notebook); a slider move only thresholds,
-counts and draws, so it stays fast on large masks (0.05-0.06 s for a 512×128 strip on 2 cores shared with other jobs,
-load average 5).
+counts and draws, so it stays fast on large masks (0.05-0.06 s for a 512×128 strip on 2 cores
+shared with other jobs, load average 5).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def error_picture(mask_true, mask_pred) -> np.ndarray:
     --------
     >>> truth = np.array([[1, 1, 0, 0]], bool)
     >>> guess = np.array([[1, 0, 1, 0]], bool)
-    >>> error_picture(truth, guess)[0].round(3).tolist()  # TP, FN, FP, TN
-    [[0.75, 0.75, 0.75], [0.0, 0.447, 0.698], [0.902, 0.624, 0.0], [0.0, 0.0, 0.0]]
+    >>> np.round(255 * error_picture(truth, guess)[0]).astype(int).tolist()  # TP, FN, FP, TN
+    [[191, 191, 191], [0, 114, 178], [230, 159, 0], [0, 0, 0]]
     """
     truth, guess = np.asarray(mask_true, bool), np.asarray(mask_pred, bool)
     if truth.shape != guess.shape:
