@@ -378,6 +378,57 @@ def targeted_attack(model, x, target, eps, step, steps):
         "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
                            "ex4-check"],
     },
+    "ps6_detection_segmentation": {
+        "replacements": {
+            "ex1-solution": '''
+from cnn_course.detection import iou as library_iou
+
+
+def iou(boxes_a, boxes_b):
+    a, b = np.asarray(boxes_a, dtype=float).reshape(-1, 4), np.asarray(boxes_b, dtype=float).reshape(-1, 4)
+    return library_iou(a, b) if len(a) and len(b) else np.zeros((len(a), len(b)))
+''',
+            "ex2-solution": '''
+def nms(boxes, scores, iou_threshold):
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    return tf.image.non_max_suppression(boxes, np.asarray(scores, dtype=np.float32), max_output_size=len(boxes),
+                                        iou_threshold=iou_threshold).numpy()
+''',
+            "ex3-solution": '''
+def focal_loss(y_true, p, gamma=2.0, alpha=0.25):
+    if alpha is None:
+        loss = keras.losses.BinaryFocalCrossentropy(gamma=gamma)
+    else:
+        loss = keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=alpha, gamma=gamma)
+    y, p = np.asarray(y_true, dtype=np.float32), np.asarray(p, dtype=np.float32)
+    return float(keras.ops.convert_to_numpy(loss(y.reshape(-1, 1), p.reshape(-1, 1))))
+''',
+            "ex4-solution": '''
+from cnn_course import segmentation
+
+
+def iou_score(mask_true, mask_pred):
+    return float(segmentation.iou_score(np.asarray(mask_true).astype(bool), np.asarray(mask_pred).astype(bool)))
+
+
+def dice(mask_true, mask_pred):
+    return float(segmentation.dice(np.asarray(mask_true).astype(bool), np.asarray(mask_pred).astype(bool)))
+''',
+            "ex5-solution": '''
+from cnn_course.segmentation import unet
+
+
+def build_unet(input_shape, depth, base_filters):
+    return unet(input_shape, depth=depth, base_filters=base_filters)
+''',
+        },
+        # Exercise 6's training cell is the solution's: it runs in the student's own run, where
+        # cnn_course works, and trains a good U-Net made by the library's builder; both of its tests
+        # call build_unet again to check the model's layers, and that call is served where
+        # cnn_course is a stub.
+        "rejected_cells": ["ex1-check", "ex1-hidden", "ex2-check", "ex2-hidden", "ex3-check", "ex3-hidden",
+                           "ex4-check", "ex4-hidden", "ex5-check", "ex5-hidden", "ex6-check", "ex6-hidden"],
+    },
 }
 
 # What a check shows when it rejects a library answer: the grader serves the student's functions
@@ -1093,6 +1144,53 @@ def test_library_answers_for_ps5_would_be_right_without_the_rule():
     for target, eps, step, steps in ((labels[::-1].copy(), 12.0, 5.0, 4), (2, 6.0, 20.0, 2), (1, 10.0, 3.0, 0)):
         np.testing.assert_allclose(library["targeted_attack"](model, images, target, eps, step, steps),
                                    reference["targeted_attack"](model, images, target, eps, step, steps), atol=1e-3)
+
+
+
+def test_library_answers_for_ps6_would_be_right_without_the_rule():
+    """The cnn_course, TensorFlow and Keras answers in LIBRARY_ANSWERS compute what the solutions compute;
+    only the rules (NumPy only in Exercises 1-4, no cnn_course anywhere) reject them."""
+    import numpy as np
+
+    if "ps6_detection_segmentation" not in ASSIGNMENTS:
+        pytest.skip("ps6_detection_segmentation is not in solutions/")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    source = nbformat.read(SOLUTIONS_DIR / "ps6_detection_segmentation" / "ps6_detection_segmentation.ipynb",
+                           as_version=4)
+    reference = {"np": np, "keras": keras, "tf": tf}
+    library = dict(reference)
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution", "ex5-solution"):
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS["ps6_detection_segmentation"]["replacements"][grade_id], library)  # noqa: S102
+    rng = np.random.default_rng(6)
+    for n, m, threshold in ((12, 7, 0.5), (30, 30, 0.3), (1, 5, 0.0), (0, 4, 0.7)):
+        corners_a, corners_b = rng.integers(0, 30, size=(n, 2)), rng.integers(0, 30, size=(m, 2))
+        boxes_a = np.concatenate([corners_a, corners_a + rng.integers(0, 15, size=(n, 2))], axis=1).astype(float)
+        boxes_b = np.concatenate([corners_b, corners_b + rng.integers(0, 15, size=(m, 2))], axis=1).astype(float)
+        np.testing.assert_allclose(library["iou"](boxes_a, boxes_b), reference["iou"](boxes_a, boxes_b), atol=1e-12)
+        scores = rng.choice([0.1, 0.4, 0.4, 0.9], size=n)
+        assert (np.asarray(library["nms"](boxes_a, scores, threshold)).tolist()
+                == reference["nms"](boxes_a, scores, threshold).tolist())
+    for shape, gamma, alpha in (((6, 4), 2.0, 0.25), ((20,), 0.0, None), ((3, 5, 2), 1.5, 0.8), ((9, 1), 3.0, None)):
+        labels, probabilities = rng.integers(0, 2, size=shape), rng.uniform(0.001, 0.999, size=shape)
+        np.testing.assert_allclose(library["focal_loss"](labels, probabilities, gamma=gamma, alpha=alpha),
+                                   reference["focal_loss"](labels, probabilities, gamma=gamma, alpha=alpha), rtol=1e-4)
+    for shape in ((5, 7), (2, 8, 8, 1)):
+        truth, guess = rng.random(shape) < 0.3, (rng.random(shape) < 0.4).astype(np.uint8)
+        for name in ("iou_score", "dice"):
+            assert np.isclose(library[name](truth, guess), reference[name](truth, guess))
+            assert library[name](truth & False, guess * 0) == reference[name](truth & False, guess * 0) == 1.0
+    for input_shape, depth, base_filters in (((32, 32, 1), 2, 4), ((None, None, 3), 3, 2)):
+        got = library["build_unet"](input_shape, depth, base_filters)
+        expected = reference["build_unet"](input_shape, depth, base_filters)
+        assert (got.output_shape, got.count_params()) == (expected.output_shape, expected.count_params())
+        assert ([type(layer).__name__ for layer in got.layers if type(layer).__name__ != "Activation"]
+                == [type(layer).__name__ for layer in expected.layers])
 
 
 def _toy_mobilenet(keras, blocks, seed):
