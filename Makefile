@@ -38,7 +38,15 @@ help:
 	@echo "make autograde A=ps1_convolution [ARGS=...]  grade every submission of an assignment, each in a sandbox"
 	@echo "make system-deps  (root, Debian/Ubuntu) offline Fashion-MNIST, Chromium for the browser test, bubblewrap for grading"
 
-setup: $(STAMP) git-filter
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+
+setup: $(STAMP) $(KERNEL_CONFIG) git-filter
+
+# Kernels started from the environment keep TensorFlow's C++ start-up lines out of the
+# notebooks (why: jupyter_config/ipython_kernel_config.py).
+$(KERNEL_CONFIG): jupyter_config/ipython_kernel_config.py $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(STAMP): requirements.txt requirements-nodeps.txt utils/pyproject.toml tools/fetch_offline_assets.sh
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
