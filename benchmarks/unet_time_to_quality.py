@@ -1,6 +1,6 @@
 """Time to quality of week 7's U-Net on the nuclei image: validation IoU against training seconds.
 
-The recipe of ``course/week7_detection_segmentation/06_unet_nuclei.ipynb``: ``data.nuclei_regions``
+The recipe of ``course/week7_detection_segmentation/05_unet_nuclei.ipynb``: ``data.nuclei_regions``
 (training crops of 64×64 from columns 0-255, validation strip 256-383), joint augmentation (quarter
 turns and a mirror for image and mask, a gamma curve and a gain for the image), a U-Net of depth 3
 (``segmentation.unet``, no batch normalisation) with ``--base-filters`` filters at the first level,
