@@ -20,6 +20,10 @@ implementation in ``tests/test_detection.py``:
   :func:`mean_average_precision`: how detectors are scored (equal to pycocotools' COCOeval at
   one IoU threshold).
 
+Taught in ``course/week7_detection_segmentation/01_tasks_iou_and_nms.ipynb`` (IoU, NMS),
+``course/week7_detection_segmentation/02_two_stage_detectors.ipynb`` (RoI pooling, anchors)
+and ``course/week7_detection_segmentation/03_one_stage_detector.ipynb`` (focal loss, mAP).
+
 Examples
 --------
 >>> import numpy as np

@@ -22,6 +22,10 @@ models and scores their masks:
   the classifier over every k×k window in one pass, which is how Long et al. made
   classifiers fully convolutional.
 
+Taught in ``course/week7_detection_segmentation/04_fully_convolutional_networks.ipynb`` (FCN,
+dense to convolution) and ``course/week7_detection_segmentation/05_unet_nuclei.ipynb`` (U-Net,
+Dice and IoU).
+
 Examples
 --------
 >>> import numpy as np
