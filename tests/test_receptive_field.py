@@ -375,3 +375,24 @@ def test_receptive_field_of_model_rejects_layers_it_cannot_follow(keras):
         receptive_field_of_model(keras.Model(inputs, residual))
     with pytest.raises(TypeError, match="must be a keras.Model"):
         receptive_field_of_model([conv(3)])
+
+
+def test_receptive_field_of_model_reads_models_that_share_their_layers(keras):
+    # A feature extractor shares its base's layers, and a model rebuilt at another input size calls
+    # them a second time: each layer then has several inbound nodes, and the chain is this model's own.
+    from cnn_course.transfer import feature_extractor
+
+    layers = keras.layers
+    base = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(4, 3, name="a"), layers.MaxPooling2D(name="p"),
+                             layers.Conv2D(4, 3, name="b")])
+    expected = [row.receptive_field for row in receptive_field_of_model(base)]
+    extractor = feature_extractor(base, "b", pooling=None, input_shape=(64, 64, 3))
+    inputs = keras.Input((48, 48, 3))
+    x = inputs
+    for layer in base.layers:
+        x = layer(x)
+    rebuilt = keras.Model(inputs, x)
+    for model, side in ((extractor, 64), (rebuilt, 48)):
+        table = receptive_field_of_model(model)
+        assert [row.receptive_field for row in table] == expected == [(3, 3), (4, 4), (8, 8)]
+        assert table[-1].output_size == ((side - 2) // 2 - 2,) * 2

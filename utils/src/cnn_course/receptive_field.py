@@ -603,30 +603,44 @@ def _keras_layer_kinds():
     return convolutions, poolings, per_pixel, whole_image
 
 
+def _chain_of(model) -> list:
+    """The layers from a functional model's input to its output, read from this model's own graph.
+
+    A layer can belong to several models (a feature extractor shares its base's layers, a model
+    rebuilt at another input size calls them again); ``layer.input`` is then ambiguous, so the
+    chain is followed backwards from the output through the graph nodes of *this* model.
+    (Keras keeps that graph in ``KerasTensor._keras_history`` and ``Operation._inbound_nodes``,
+    private names that ``adversarial.grad_cam`` relies on too.)
+    """
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "receptive_field_of_model handles chains of layers only (one input, one output)")
+    start, tensor, chain = model.inputs[0], model.outputs[0], []
+    while tensor is not start:
+        operation, node_index, _ = tensor._keras_history
+        inputs = operation._inbound_nodes[node_index].input_tensors
+        if len(inputs) != 1:
+            raise ValueError(
+                f"layer {operation.name!r} does not simply take the output of one layer (it takes "
+                f"{len(inputs)} inputs); receptive_field_of_model handles chains of layers only (no branches, "
+                "skip connections or several inputs)"
+            )
+        chain.append(operation)
+        tensor = inputs[0]
+    return chain[::-1]
+
+
 def _flat_layers(model) -> list:
     """The layers of a chain model, with nested models expanded; ValueError for branching models."""
     import keras
 
+    layers = model.layers if isinstance(model, keras.Sequential) else _chain_of(model)
     result = []
-    previous = None
-    for layer in model.layers:
-        if not isinstance(model, keras.Sequential) and previous is not None:
-            # A functional model is only a chain if each layer takes the previous one's output.
-            try:
-                inputs = layer.input
-            except (AttributeError, ValueError):
-                inputs = None
-            if isinstance(inputs, (list, tuple)) or inputs is not previous.output:
-                raise ValueError(
-                    f"layer {layer.name!r} does not simply take the output of {previous.name!r}; "
-                    "receptive_field_of_model handles chains of layers only (no branches, "
-                    "skip connections or several inputs)"
-                )
+    for layer in layers:
         if isinstance(layer, keras.Model):
             result.extend(_flat_layers(layer))
         else:
             result.append(layer)
-        previous = layer
     return result
 
 
