@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import io
 import numbers
-import time
 from dataclasses import dataclass
 
 import ipywidgets
@@ -399,8 +398,6 @@ class EpsilonExplorer(FrameWidget):
                                                  continuous_update=True)
         super().__init__([self.eps_slider], css_class="cnn-course-epsilon")
         self.eps_slider.observe(self._redraw, names="value")
-        self.frame = None
-        self.seconds = float("nan")
         self._redraw()
 
     @property
@@ -409,16 +406,8 @@ class EpsilonExplorer(FrameWidget):
         return float(self.eps_slider.value) * grey_level(self._clip)
 
     def _redraw(self, _change=None) -> None:
-        started = time.perf_counter()
-        try:
-            frame = epsilon_view(self._model, self._image, self.direction, self.eps, clip=self._clip,
-                                 class_names=self._names, clean_probabilities=self._clean)
-        except (ValueError, TypeError) as error:
-            self.caption.value = f"⚠ {error}"
-            return
-        self.frame = frame
-        self.show(frame)
-        self.seconds = time.perf_counter() - started
+        self.show_computed(lambda: epsilon_view(self._model, self._image, self.direction, self.eps, clip=self._clip,
+                                                class_names=self._names, clean_probabilities=self._clean))
 
 
 def epsilon_explorer(model, image, label=None, *, clip=(-1.0, 1.0), class_names=None, levels: float = 1.0,

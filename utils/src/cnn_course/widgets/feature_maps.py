@@ -247,14 +247,9 @@ class FeatureMapBrowser(FrameWidget):
             return
         self.channel_slider.disabled = self.all_channels_checkbox.value
         channel = None if self.all_channels_checkbox.value else self.channel_slider.value
-        try:
-            frame = feature_map_view(self._model, self._images, self.image_slider.value,
-                                     self.layer_dropdown.value, channel, labels=self._labels,
-                                     maps=self._maps_of(self.image_slider.value))
-        except (ValueError, TypeError) as error:  # say what is wrong instead of a traceback
-            self.caption.value = f"⚠ {error}"
-            return
-        self.show(frame)
+        self.show_computed(lambda: feature_map_view(self._model, self._images, self.image_slider.value,
+                                                    self.layer_dropdown.value, channel, labels=self._labels,
+                                                    maps=self._maps_of(self.image_slider.value)))
 
 
 def feature_map_browser(model, images, labels=None, *, layer_names=None) -> FeatureMapBrowser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 
 import ipywidgets
@@ -94,8 +95,26 @@ class FrameWidget(ipywidgets.VBox):
         self.add_class(css_class)
         self.picture.add_class("cnn-course-picture")
         self.caption.add_class("cnn-course-caption")
+        self.frame = None
+        self.seconds = float("nan")
 
     def show(self, frame: Frame) -> None:
         """Display ``frame``: its PNG as the picture and its caption below."""
         self.picture.value = frame.png
         self.caption.value = frame.caption
+
+    def show_computed(self, compute) -> None:
+        """Display the frame that ``compute()`` returns and keep it in ``frame``, its time in ``seconds``.
+
+        A ``ValueError`` or ``TypeError`` (a setting the view cannot draw) becomes a "⚠ ..."
+        caption saying what is wrong, instead of a traceback; the picture stays as it was.
+        """
+        started = time.perf_counter()
+        try:
+            frame = compute()
+        except (ValueError, TypeError) as error:
+            self.caption.value = f"⚠ {error}"
+            return
+        self.frame = frame
+        self.show(frame)
+        self.seconds = time.perf_counter() - started

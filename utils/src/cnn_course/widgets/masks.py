@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import io
 import numbers
-import time
 from dataclasses import dataclass
 
 import ipywidgets
@@ -263,8 +262,6 @@ class MaskViewer(FrameWidget):
                                                        continuous_update=True)
         super().__init__([self.threshold_slider], css_class="cnn-course-mask-viewer")
         self.threshold_slider.observe(self._redraw, names="value")
-        self.frame = None
-        self.seconds = float("nan")
         self._redraw()
 
     @property
@@ -273,15 +270,7 @@ class MaskViewer(FrameWidget):
         return round(float(self.threshold_slider.value), 4)
 
     def _redraw(self, _change=None) -> None:
-        started = time.perf_counter()
-        try:
-            frame = mask_view(self._image, self._truth, self._probabilities, self.threshold)
-        except (ValueError, TypeError) as error:
-            self.caption.value = f"⚠ {error}"
-            return
-        self.frame = frame
-        self.show(frame)
-        self.seconds = time.perf_counter() - started
+        self.show_computed(lambda: mask_view(self._image, self._truth, self._probabilities, self.threshold))
 
 
 def mask_viewer(image, mask_true, probabilities, threshold: float = 0.5) -> MaskViewer:

@@ -425,14 +425,11 @@ class NeighbourExplorer(FrameWidget):
         self._redraw()
 
     def _redraw(self, _change=None) -> None:
-        try:
-            frame = neighbours_view(self.query_picker.value, self._queries, self._query_embeddings, self._gallery,
-                                    self._gallery_embeddings, self.k_slider.value, self.metric_buttons.value,
-                                    labels=self._labels, class_names=self._class_names)
-        except (ValueError, TypeError) as error:  # e.g. cosine of an all-zero embedding: say so, no traceback
-            self.caption.value = f"⚠ {error}"
-            return
-        self.show(frame)
+        # A setting the view cannot draw (e.g. cosine of an all-zero embedding) gets a ⚠ caption.
+        self.show_computed(lambda: neighbours_view(
+            self.query_picker.value, self._queries, self._query_embeddings, self._gallery,
+            self._gallery_embeddings, self.k_slider.value, self.metric_buttons.value,
+            labels=self._labels, class_names=self._class_names))
 
 
 def neighbour_explorer(query_images, query_embeddings, gallery_images, gallery_embeddings, *, labels=None,
