@@ -553,6 +553,34 @@ def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+def move_first_slider_and_check(page, widget, *, presses: int, caption_before: str, caption_after: str,
+                                what: str, shots: tuple[str, str]) -> None:
+    """Press → ``presses`` times on the widget's first slider; check its caption and its picture follow.
+
+    The caption must read ``caption_before``, then ``caption_after``; the picture must change on
+    screen, and the caption must wrap instead of scrolling sideways. ``shots`` names the two
+    screenshots saved in tests/artifacts/ (before and after).
+    """
+    picture = widget.locator("img.cnn-course-picture")
+    caption = widget.locator(".cnn-course-caption")
+    handle = widget.locator(".noUi-handle").first
+    handle.wait_for(timeout=60_000)
+    _wait_until(lambda: caption.text_content() == caption_before, f"the first caption ({what})")
+    widget.screenshot(path=ARTIFACTS / shots[0])
+    before_src = picture.get_attribute("src")
+    before_pixels = picture.screenshot()
+
+    handle.click()
+    for _ in range(presses):
+        page.keyboard.press("ArrowRight")
+    _wait_until(lambda: caption.text_content() == caption_after, f"the caption after moving the {what} slider")
+    _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
+    scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
+    widget.screenshot(path=ARTIFACTS / shots[1])
+    assert picture.screenshot() != before_pixels, f"the {what} slider moved but the picture on screen looks the same"
+
+
 @pytest.mark.timeout(300)
 def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
     from cnn_course import adversarial
@@ -589,29 +617,13 @@ def test_epsilon_explorer_follows_its_slider_on_a_photo(course, tmp_path):
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
             notebook = run_widget_notebook(page, course, name, workspace="epsilon")
-            explorer = notebook.locator(".cnn-course-epsilon")
-            picture = explorer.locator("img.cnn-course-picture")
-            caption = explorer.locator(".cnn-course-caption")
-            handle = explorer.locator(".noUi-handle").first
-            handle.wait_for(timeout=60_000)
-            _wait_until(lambda: caption.text_content() == expected(0.0), "the first caption (ε = 0)")
-            explorer.screenshot(path=ARTIFACTS / "epsilon_0.png")
-            before_src = picture.get_attribute("src")
-            before_pixels = picture.screenshot()
-
-            handle.click()
-            for _ in range(8):  # quarter grey levels: 8 steps are 2 grey levels
-                page.keyboard.press("ArrowRight")
-            _wait_until(lambda: caption.text_content() == expected(2.0), "the caption at ε = 2 grey levels")
-            _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
-            after_pixels = picture.screenshot()
-            scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
-            assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
-            explorer.screenshot(path=ARTIFACTS / "epsilon_2_levels.png")
+            # quarter grey levels: 8 presses are 2 grey levels
+            move_first_slider_and_check(page, notebook.locator(".cnn-course-epsilon"), presses=8,
+                                        caption_before=expected(0.0), caption_after=expected(2.0), what="ε",
+                                        shots=("epsilon_0.png", "epsilon_2_levels.png"))
         except Exception:
             page.screenshot(path=ARTIFACTS / "epsilon_failure.png")
             raise
-    assert before_pixels != after_pixels, "the ε slider moved but the picture on screen looks the same"
     print(f"ε explorer in the browser: {time.perf_counter() - started:.1f} s")
 
 
@@ -644,27 +656,11 @@ def test_mask_viewer_follows_its_threshold_slider(course, tmp_path):
     with chromium_page(tmp_path / "chromium-profile") as page:
         try:
             notebook = run_widget_notebook(page, course, name, workspace="masks")
-            viewer = notebook.locator(".cnn-course-mask-viewer")
-            picture = viewer.locator("img.cnn-course-picture")
-            caption = viewer.locator(".cnn-course-caption")
-            handle = viewer.locator(".noUi-handle").first
-            handle.wait_for(timeout=60_000)
-            _wait_until(lambda: caption.text_content() == expected(0.5), "the first caption (threshold 0.5)")
-            viewer.screenshot(path=ARTIFACTS / "mask_viewer_0.5.png")
-            before_src = picture.get_attribute("src")
-            before_pixels = picture.screenshot()
-
-            handle.click()
-            for _ in range(2):  # steps of 0.05: two steps are 0.6
-                page.keyboard.press("ArrowRight")
-            _wait_until(lambda: caption.text_content() == expected(0.6), "the caption at threshold 0.6")
-            _wait_until(lambda: picture.get_attribute("src") != before_src, "the picture to change")
-            after_pixels = picture.screenshot()
-            scroll, client = caption.evaluate("e => [e.scrollWidth, e.clientWidth]")
-            assert scroll <= client, f"the caption scrolls sideways: {scroll} px of text in {client} px"
-            viewer.screenshot(path=ARTIFACTS / "mask_viewer_0.6.png")
+            # steps of 0.05: two presses are 0.6
+            move_first_slider_and_check(page, notebook.locator(".cnn-course-mask-viewer"), presses=2,
+                                        caption_before=expected(0.5), caption_after=expected(0.6), what="threshold",
+                                        shots=("mask_viewer_0.5.png", "mask_viewer_0.6.png"))
         except Exception:
             page.screenshot(path=ARTIFACTS / "mask_viewer_failure.png")
             raise
-    assert before_pixels != after_pixels, "the threshold slider moved but the picture on screen looks the same"
     print(f"mask viewer in the browser: {time.perf_counter() - started:.1f} s")
