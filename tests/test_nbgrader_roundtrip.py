@@ -989,19 +989,29 @@ def test_answers_that_call_a_library_lose_their_points(name, graded_course):
     assert any(not cell.endswith("-hidden") for cell in messages), "no visible check said why"
 
 
+def solution_and_library_answers(name: str, grade_ids: tuple[str, ...], namespace: dict) -> tuple[dict, dict]:
+    """Run ``name``'s solution cells ``grade_ids`` and LIBRARY_ANSWERS' replacements of the same cells,
+    each set in its own copy of ``namespace``; return the two namespaces (reference, library).
+
+    Skips the test when the assignment is not in solutions/.
+    """
+    if name not in ASSIGNMENTS:
+        pytest.skip(f"{name} is not in solutions/")
+    source = nbformat.read(SOLUTIONS_DIR / name / f"{name}.ipynb", as_version=4)
+    reference, library = dict(namespace), dict(namespace)
+    for cell in source.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in grade_ids:
+            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
+            exec(LIBRARY_ANSWERS[name]["replacements"][grade_id], library)  # noqa: S102
+    return reference, library
+
+
 def test_library_answers_for_ps0_would_be_right_without_the_rule():
     """The skimage answers in LIBRARY_ANSWERS compute correct values; only the NumPy-only rule rejects them."""
     import numpy as np
 
-    if "ps0_images" not in ASSIGNMENTS:
-        pytest.skip("ps0_images is not in solutions/")
-    source = nbformat.read(SOLUTIONS_DIR / "ps0_images" / "ps0_images.ipynb", as_version=4)
-    reference, library = {"np": np}, {"np": np}
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex3-solution", "ex4-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps0_images"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers("ps0_images", ("ex3-solution", "ex4-solution"), {"np": np})
     image = np.arange(7 * 9 * 3, dtype=np.uint8).reshape(7, 9, 3)
     for height, width in [(3, 4), (7, 9), (1, 1), (6, 2)]:
         np.testing.assert_array_equal(library["crop_center"](image, height, width),
@@ -1014,15 +1024,9 @@ def test_library_answers_for_ps1_would_be_right_without_the_rule():
     """The SciPy and cnn_course answers in LIBRARY_ANSWERS compute correct values; only the NumPy-only rule rejects them."""
     import numpy as np
 
-    if "ps1_convolution" not in ASSIGNMENTS:
-        pytest.skip("ps1_convolution is not in solutions/")
-    source = nbformat.read(SOLUTIONS_DIR / "ps1_convolution" / "ps1_convolution.ipynb", as_version=4)
-    reference, library = {"np": np}, {"np": np}
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex2-solution", "ex4-solution", "ex5-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps1_convolution"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps1_convolution", ("ex2-solution", "ex4-solution", "ex5-solution"),
+        {"np": np})
     rng = np.random.default_rng(1)
     image, kernel = rng.normal(size=(9, 11)), rng.normal(size=(3, 2))
     for stride, padding, dilation in [(1, "valid", 1), (2, "same", 1), (1, "full", 2), (3, 1, 1), (2, "same", 2)]:
@@ -1042,15 +1046,9 @@ def test_library_answers_for_ps2_would_be_right_without_the_rule():
     """The TensorFlow backward passes in LIBRARY_ANSWERS compute correct gradients; only the NumPy-only rule rejects them."""
     import numpy as np
 
-    if "ps2_keras_cnn" not in ASSIGNMENTS:
-        pytest.skip("ps2_keras_cnn is not in solutions/")
-    source = nbformat.read(SOLUTIONS_DIR / "ps2_keras_cnn" / "ps2_keras_cnn.ipynb", as_version=4)
-    reference, library = {"np": np}, {"np": np}
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex1-solution", "ex2-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps2_keras_cnn"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps2_keras_cnn", ("ex1-solution", "ex2-solution"),
+        {"np": np})
     rng = np.random.default_rng(2)
     for x_shape, w_shape in [((5, 6), (2, 3)), ((4, 4), (4, 4)), ((7, 3), (3, 1))]:
         x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
@@ -1070,18 +1068,12 @@ def test_library_answers_for_ps3_would_be_right_without_the_rule():
     only the rules (NumPy only in Part A, no cnn_course in Part B) reject them."""
     import numpy as np
 
-    if "ps3_deeper_networks" not in ASSIGNMENTS:
-        pytest.skip("ps3_deeper_networks is not in solutions/")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    source = nbformat.read(SOLUTIONS_DIR / "ps3_deeper_networks" / "ps3_deeper_networks.ipynb", as_version=4)
-    reference, library = {"np": np, "keras": keras}, {"np": np, "keras": keras}
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps3_deeper_networks"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps3_deeper_networks", ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"),
+        {"np": np, "keras": keras})
     rng = np.random.default_rng(3)
     for shape, training, momentum, eps in [((6, 3), True, 0.99, 1e-3), ((2, 4, 3, 2), True, 0.9, 1e-5),
                                            ((5, 2), False, 0.99, 1e-3), ((1, 3, 3, 4), False, 0.5, 0.1)]:
@@ -1111,20 +1103,13 @@ def test_library_answers_for_ps5_would_be_right_without_the_rule():
     only the rule (no cnn_course in the answers) rejects them."""
     import numpy as np
 
-    if "ps5_adversarial" not in ASSIGNMENTS:
-        pytest.skip("ps5_adversarial is not in solutions/")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
 
-    source = nbformat.read(SOLUTIONS_DIR / "ps5_adversarial" / "ps5_adversarial.ipynb", as_version=4)
-    reference = {"np": np, "keras": keras, "tf": tf}
-    library = dict(reference)
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps5_adversarial"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps5_adversarial", ("ex1-solution", "ex2-solution", "ex3-solution"),
+        {"np": np, "keras": keras, "tf": tf})
     # A small convolutional network with logits out, random weights, images in [0, 255].
     inputs = keras.Input((10, 10, 2))
     x = keras.layers.Rescaling(1 / 255)(inputs)
@@ -1152,21 +1137,13 @@ def test_library_answers_for_ps6_would_be_right_without_the_rule():
     only the rules (NumPy only in Exercises 1-4, no cnn_course anywhere) reject them."""
     import numpy as np
 
-    if "ps6_detection_segmentation" not in ASSIGNMENTS:
-        pytest.skip("ps6_detection_segmentation is not in solutions/")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
 
-    source = nbformat.read(SOLUTIONS_DIR / "ps6_detection_segmentation" / "ps6_detection_segmentation.ipynb",
-                           as_version=4)
-    reference = {"np": np, "keras": keras, "tf": tf}
-    library = dict(reference)
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution", "ex5-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps6_detection_segmentation"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps6_detection_segmentation", ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution", "ex5-solution"),
+        {"np": np, "keras": keras, "tf": tf})
     rng = np.random.default_rng(6)
     for n, m, threshold in ((12, 7, 0.5), (30, 30, 0.3), (1, 5, 0.0), (0, 4, 0.7)):
         corners_a, corners_b = rng.integers(0, 30, size=(n, 2)), rng.integers(0, 30, size=(m, 2))
@@ -1222,19 +1199,12 @@ def test_library_answers_for_ps4_would_be_right_without_the_rule():
 
     import numpy as np
 
-    if "ps4_transfer_learning" not in ASSIGNMENTS:
-        pytest.skip("ps4_transfer_learning is not in solutions/")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    source = nbformat.read(SOLUTIONS_DIR / "ps4_transfer_learning" / "ps4_transfer_learning.ipynb", as_version=4)
-    reference = {"np": np, "keras": keras, "re": re_module}
-    library = dict(reference)
-    for cell in source.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"):
-            exec(cell.source, reference)  # noqa: S102 -- our own source notebook
-            exec(LIBRARY_ANSWERS["ps4_transfer_learning"]["replacements"][grade_id], library)  # noqa: S102
+    reference, library = solution_and_library_answers(
+        "ps4_transfer_learning", ("ex1-solution", "ex2-solution", "ex3-solution", "ex4-solution"),
+        {"np": np, "keras": keras, "re": re_module})
     rng = np.random.default_rng(4)
     images = rng.uniform(-1, 1, size=(11, 16, 16, 3)).astype(np.float32)
     base = _toy_mobilenet(keras, 4, seed=5)
